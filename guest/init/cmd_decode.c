@@ -1,0 +1,201 @@
+/* Kernel command line parsing for vmrun-init; see cmd_decode.h. */
+#include "cmd_decode.h"
+
+#include <string.h>
+
+/* One parsed token: name and optional value, as spans into the cmdline. */
+struct param {
+    const char *name;
+    size_t name_len;
+    const char *val; /* NULL when the token has no '=' */
+    size_t val_len;
+};
+
+/* The kernel's isspace() set; no locale involved. */
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static const char *skip_spaces(const char *p)
+{
+    while (is_space(*p))
+        p++;
+    return p;
+}
+
+/*
+ * Splits the token starting at p (not a space, not NUL) exactly like the
+ * kernel's next_arg(), so init sees the same parameters the kernel saw.
+ * Returns the position just after the token.
+ */
+static const char *next_param(const char *p, struct param *out)
+{
+    int in_quote = 0, quoted = 0, has_eq = 0;
+    size_t i, eq = 0;
+
+    if (*p == '"') {
+        p++;
+        in_quote = quoted = 1;
+    }
+    for (i = 0; p[i]; i++) {
+        if (is_space(p[i]) && !in_quote)
+            break;
+        if (!has_eq && p[i] == '=') {
+            has_eq = 1;
+            eq = i;
+        }
+        if (p[i] == '"')
+            in_quote = !in_quote;
+    }
+
+    out->name = p;
+    out->name_len = has_eq ? eq : i;
+    out->val = NULL;
+    out->val_len = 0;
+    int tail_quote = i > 0 && p[i - 1] == '"';
+    if (has_eq) {
+        out->val = p + eq + 1;
+        out->val_len = i - eq - 1;
+        /* name="value": drop the quotes around the value. */
+        if (out->val_len > 0 && out->val[0] == '"') {
+            out->val++;
+            out->val_len--;
+            if (tail_quote && out->val_len > 0) {
+                out->val_len--;
+                tail_quote = 0; /* the kernel strips the tail quote only once */
+            } else if (tail_quote) {
+                tail_quote = 0; /* the opening quote was also the last char */
+            }
+        }
+    }
+    /* "name=value": drop the quote closing the whole token. */
+    if (quoted && tail_quote) {
+        if (has_eq && out->val_len > 0)
+            out->val_len--;
+        else if (!has_eq && out->name_len > 0)
+            out->name_len--;
+    }
+    return p + i;
+}
+
+/* Finds the last token named name; returns 1 and fills *found if any. */
+static int find_last(const char *cmdline, const char *name, struct param *found)
+{
+    size_t name_len = strlen(name);
+    int have = 0;
+    const char *p = skip_spaces(cmdline);
+
+    while (*p) {
+        struct param prm;
+        p = skip_spaces(next_param(p, &prm));
+        if (prm.name_len == name_len && memcmp(prm.name, name, name_len) == 0) {
+            *found = prm;
+            have = 1;
+        }
+    }
+    return have;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10; /* lenient: the encoder writes upper case */
+    return -1;
+}
+
+/* Decodes one ','-separated list of %-encoded arguments into *out. */
+static enum vmrun_cmd_result decode_args(const char *s, size_t len, struct vmrun_cmd *out)
+{
+    size_t bytes = 0; /* decoded bytes, not counting terminators */
+    size_t pos = 0;   /* write position in out->data */
+    int argc = 0;
+
+    out->argv[argc++] = out->data;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == ',') {
+            if (argc == VMRUN_CMD_MAX_ARGS)
+                return VMRUN_CMD_TOO_MANY_ARGS;
+            out->data[pos++] = '\0';
+            out->argv[argc++] = out->data + pos;
+            continue;
+        }
+        if (c == '%') {
+            int hi = i + 1 < len ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return VMRUN_CMD_BAD_ESCAPE;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return VMRUN_CMD_NUL_BYTE;
+            i += 2;
+        }
+        /* Other bytes stand for themselves (lenient for hand-written input). */
+        if (bytes == VMRUN_CMD_MAX_DATA)
+            return VMRUN_CMD_TOO_LONG;
+        bytes++;
+        out->data[pos++] = c;
+    }
+    /* pos <= bytes + (argc - 1) < sizeof data, so the terminator fits. */
+    out->data[pos] = '\0';
+    out->argv[argc] = NULL;
+    out->argc = argc;
+    return VMRUN_CMD_FOUND;
+}
+
+enum vmrun_cmd_result vmrun_cmd_decode(const char *cmdline, struct vmrun_cmd *out)
+{
+    struct param prm;
+    enum vmrun_cmd_result r;
+
+    out->argc = 0;
+    out->argv[0] = NULL;
+    if (!find_last(cmdline, "vmrun.cmd", &prm) || prm.val == NULL)
+        return VMRUN_CMD_NOT_FOUND;
+    r = decode_args(prm.val, prm.val_len, out);
+    if (r != VMRUN_CMD_FOUND) {
+        out->argc = 0;
+        out->argv[0] = NULL;
+    }
+    return r;
+}
+
+const char *vmrun_cmd_result_str(enum vmrun_cmd_result r)
+{
+    switch (r) {
+    case VMRUN_CMD_FOUND:
+        return "found";
+    case VMRUN_CMD_NOT_FOUND:
+        return "not found";
+    case VMRUN_CMD_BAD_ESCAPE:
+        return "bad % escape";
+    case VMRUN_CMD_NUL_BYTE:
+        return "%00 not allowed";
+    case VMRUN_CMD_TOO_LONG:
+        return "too long";
+    case VMRUN_CMD_TOO_MANY_ARGS:
+        return "too many args";
+    }
+    return "unknown error";
+}
+
+int cmdline_get(const char *cmdline, const char *name, char *out, size_t outlen)
+{
+    struct param prm;
+
+    if (outlen > 0)
+        out[0] = '\0';
+    if (!find_last(cmdline, name, &prm))
+        return 0;
+    if (prm.val_len >= outlen)
+        return -1;
+    if (prm.val_len > 0)
+        memcpy(out, prm.val, prm.val_len);
+    out[prm.val_len] = '\0';
+    return 1;
+}

@@ -1,0 +1,74 @@
+/*
+ * Parsing of the guest kernel command line for vmrun's init.
+ *
+ * See docs/guest-protocol.md: vmrun appends `vmrun.cmd=ARGS`, where ARGS is
+ * the job's argv, each argument percent-encoded, joined by `,`.
+ *
+ * Tokens are split the way the kernel splits them (lib/cmdline.c next_arg):
+ * whitespace separates tokens except inside double quotes, a token may be
+ * wrapped in quotes ("name=v a l"), and a value may be quoted (name="v a l").
+ * So text inside someone else's quoted value never starts a token.
+ * When a name appears several times, the LAST occurrence wins.
+ *
+ * Pure functions: no globals, no allocation, bounded output.
+ * Compiled into vmrun-init (C) and into the host's unit tests (C++).
+ */
+#ifndef VMRUN_GUEST_CMD_DECODE_H
+#define VMRUN_GUEST_CMD_DECODE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Hard limits: decoded bytes (not counting terminators) and argument count. */
+#define VMRUN_CMD_MAX_DATA 4096
+#define VMRUN_CMD_MAX_ARGS 256
+
+enum vmrun_cmd_result {
+    VMRUN_CMD_FOUND = 0,         /* decoded into the struct */
+    VMRUN_CMD_NOT_FOUND = 1,     /* no vmrun.cmd token: run /bin/sh */
+    VMRUN_CMD_BAD_ESCAPE = 2,    /* '%' not followed by two hex digits */
+    VMRUN_CMD_NUL_BYTE = 3,      /* %00: cannot be part of an argv string */
+    VMRUN_CMD_TOO_LONG = 4,      /* more than VMRUN_CMD_MAX_DATA bytes */
+    VMRUN_CMD_TOO_MANY_ARGS = 5, /* more than VMRUN_CMD_MAX_ARGS arguments */
+};
+
+/*
+ * The decoded command. argv[0..argc-1] point into data; argv[argc] is NULL.
+ * argv points into the struct itself, so do not copy it by value after
+ * decoding (pass it by pointer).
+ */
+struct vmrun_cmd {
+    int argc;
+    char *argv[VMRUN_CMD_MAX_ARGS + 1];
+    char data[VMRUN_CMD_MAX_DATA + VMRUN_CMD_MAX_ARGS]; /* bytes + one NUL per arg */
+};
+
+/*
+ * Finds the last `vmrun.cmd=` token in cmdline (the text of /proc/cmdline,
+ * NUL-terminated, may end in a newline) and decodes it into *out.
+ * `vmrun.cmd=` with an empty value gives one empty argument.
+ * On any result other than VMRUN_CMD_FOUND, out->argc is 0 and argv[0] NULL.
+ */
+enum vmrun_cmd_result vmrun_cmd_decode(const char *cmdline, struct vmrun_cmd *out);
+
+/* A short English reason for a result, e.g. "bad % escape". Never NULL. */
+const char *vmrun_cmd_result_str(enum vmrun_cmd_result r);
+
+/*
+ * Generic lookup of a `name=value` setting (e.g. "vmrun.name"); the last
+ * occurrence wins. The value is copied raw (no percent-decoding), with the
+ * kernel's quote stripping applied, and NUL-terminated. A bare `name` token
+ * (no '=') counts as found with an empty value.
+ * Returns 1 if found and copied, 0 if not found, -1 if found but the value
+ * does not fit in outlen bytes (then out is "" if outlen > 0).
+ */
+int cmdline_get(const char *cmdline, const char *name, char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMRUN_GUEST_CMD_DECODE_H */

@@ -1,0 +1,313 @@
+/*
+ * vmrun-init: the guest's PID 1. Mounts the basic filesystems, runs the job
+ * given by `vmrun.cmd=` on the kernel command line on the console, and
+ * reports how it ended through the exit port (docs/guest-protocol.md).
+ *
+ * Test mode (VMRUN_INIT_TEST=1, for running on the host): no mounts, no
+ * console, no port I/O, no power-off; the command line comes from
+ * VMRUN_INIT_CMDLINE if set, and the status word is printed to stdout.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd_decode.h"
+
+#define EXIT_PORT 0xf4
+#define STATUS_MAGIC 0x564du
+
+enum status_kind { KIND_EXITED = 0, KIND_SIGNALED = 1, KIND_INIT_FAILED = 2 };
+
+/* Big enough for any kernel's command line (x86 allows 2 KiB). */
+#define CMDLINE_MAX 65536
+
+static uint32_t status_word(enum status_kind kind, unsigned value)
+{
+    return (STATUS_MAGIC << 16) | ((uint32_t)kind << 8) | (value & 0xffu);
+}
+
+/*
+ * Writes the given strings plus a newline to stderr in one write(2), so a
+ * message is not interleaved with the job's output on the slow UART.
+ * The argument list ends with NULL.
+ */
+static void say(const char *first, ...)
+{
+    char buf[256];
+    size_t len = 0;
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        size_t n = strlen(s);
+        if (n > sizeof buf - 1 - len)
+            n = sizeof buf - 1 - len; /* keep it short: truncate */
+        memcpy(buf + len, s, n);
+        len += n;
+    }
+    va_end(ap);
+    buf[len++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, buf, len);
+    (void)ignored; /* nowhere left to report a failed write */
+}
+
+/* mkdir that accepts an existing directory. */
+static void ensure_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST)
+        say("vmrun-init: mkdir ", path, ": ", strerror(errno), NULL);
+}
+
+/* Mounts one filesystem; EBUSY means it is already there, which is fine. */
+static void mount_one(const char *type, const char *target, unsigned long flags,
+                      const char *data)
+{
+    ensure_dir(target, 0755);
+    if (mount(type, target, type, flags, data) != 0 && errno != EBUSY)
+        say("vmrun-init: mount ", target, ": ", strerror(errno), NULL);
+}
+
+/* The filesystems jobs expect; failures are reported but not fatal. */
+static void mount_all(void)
+{
+    mount_one("proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_one("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_one("devtmpfs", "/dev", MS_NOSUID, "mode=0755");
+    mount_one("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
+    mount_one("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777");
+    mount_one("tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=0755");
+}
+
+/*
+ * Points fds 0-2 at /dev/console. The kernel only does this if the
+ * initramfs has a /dev/console node; after mounting devtmpfs we always can.
+ * O_NOCTTY: init must not own the console, the job's session takes it.
+ */
+static void attach_console(int flags)
+{
+    int fd = open("/dev/console", O_RDWR | flags);
+    if (fd < 0) {
+        say("vmrun-init: open /dev/console: ", strerror(errno), NULL);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (fd != i)
+            dup2(fd, i);
+    if (fd > 2)
+        close(fd);
+}
+
+static void set_env(void)
+{
+    setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
+    setenv("HOME", "/root", 1);
+    setenv("TERM", "linux", 1);
+}
+
+/* Reads a whole file into buf as a string; returns 0 or an errno value. */
+static int read_file(const char *path, char *buf, size_t size)
+{
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    for (;;) {
+        if (len == size - 1) {
+            close(fd);
+            return EFBIG; /* a cut-off command line could lose vmrun.cmd */
+        }
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            return err;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* Gets the command line text: /proc/cmdline, or the test override. */
+static int get_cmdline(int test, char *buf, size_t size)
+{
+    const char *fake = test ? getenv("VMRUN_INIT_CMDLINE") : NULL;
+    if (fake == NULL)
+        return read_file("/proc/cmdline", buf, size);
+    if (strlen(fake) >= size)
+        return EFBIG;
+    strcpy(buf, fake);
+    return 0;
+}
+
+/*
+ * In the child: become a session leader owning the console, so the job
+ * gets job control and ^C goes to it, then exec. On failure, tell the
+ * parent the errno through the CLOEXEC pipe (a successful exec closes it
+ * silently), which is how the parent tells "could not start" apart from a
+ * job that itself exits 126/127.
+ */
+static void run_child(int test, char *const argv[], int report_fd)
+{
+    if (!test) {
+        setsid();
+        attach_console(0);
+        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0)
+            say("vmrun-init: TIOCSCTTY: ", strerror(errno), NULL);
+    }
+    execvp(argv[0], argv);
+
+    int err = errno;
+    say("vmrun-init: cannot run '", argv[0], "': ", strerror(err), NULL);
+    ssize_t ignored = write(report_fd, &err, sizeof err);
+    (void)ignored; /* the exit code below still says it failed */
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+/* Returns the exec errno the child reported, or 0 if exec succeeded. */
+static int read_exec_error(int fd)
+{
+    int err = 0;
+    ssize_t n;
+    do
+        n = read(fd, &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof err ? err : 0;
+}
+
+/*
+ * Reaps every child until the job itself ends: as PID 1 we inherit all
+ * orphans, and unreaped ones would stay zombies. Returns the job's wait
+ * status, or -1 if it vanished (cannot happen, but do not spin).
+ */
+static int wait_job(pid_t job)
+{
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w == job)
+            return st;
+        if (w < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Runs argv as the job and returns the status word describing its end. */
+static uint32_t run_job(int test, char *const argv[])
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        say("vmrun-init: pipe: ", strerror(errno), NULL);
+        return status_word(KIND_INIT_FAILED, 126);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        say("vmrun-init: fork: ", strerror(errno), NULL);
+        return status_word(KIND_INIT_FAILED, 126);
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        run_child(test, argv, pfd[1]);
+    }
+    close(pfd[1]);
+    int err = read_exec_error(pfd[0]); /* returns at exec or child exit */
+    close(pfd[0]);
+
+    int st = wait_job(pid);
+    if (err != 0)
+        return status_word(KIND_INIT_FAILED, err == ENOENT ? 127 : 126);
+    if (st == -1)
+        return status_word(KIND_INIT_FAILED, 127);
+    if (WIFSIGNALED(st))
+        return status_word(KIND_SIGNALED, (unsigned)WTERMSIG(st));
+    return status_word(KIND_EXITED, (unsigned)WEXITSTATUS(st));
+}
+
+/* Decodes the job from the command line and runs it. */
+static uint32_t run_from_cmdline(int test)
+{
+    static char cmdline[CMDLINE_MAX]; /* static: keep PID 1's stack small */
+    static struct vmrun_cmd cmd;      /* static: argv points into it */
+    static char sh[] = "/bin/sh";
+    static char *const shell[] = {sh, NULL};
+
+    int err = get_cmdline(test, cmdline, sizeof cmdline);
+    if (err != 0) {
+        say("vmrun-init: cannot read /proc/cmdline: ", strerror(err), NULL);
+        return status_word(KIND_INIT_FAILED, 127);
+    }
+    enum vmrun_cmd_result r = vmrun_cmd_decode(cmdline, &cmd);
+    if (r == VMRUN_CMD_NOT_FOUND)
+        return run_job(test, shell);
+    if (r != VMRUN_CMD_FOUND) {
+        say("vmrun-init: bad vmrun.cmd: ", vmrun_cmd_result_str(r), NULL);
+        return status_word(KIND_INIT_FAILED, 127);
+    }
+    return run_job(test, cmd.argv);
+}
+
+/*
+ * Reports the status through the exit port and powers off. vmrun stops the
+ * VM at the outl; the power-off and the pause loop are fallbacks, since
+ * PID 1 must never return (the kernel would panic).
+ */
+static void report_and_power_off(uint32_t word)
+{
+    sync(); /* the job's writes to disks must land before vmrun kills us */
+    if (ioperm(EXIT_PORT, 4, 1) == 0)
+        outl(word, EXIT_PORT);
+    else
+        say("vmrun-init: ioperm: ", strerror(errno), NULL);
+    reboot(RB_POWER_OFF);
+    for (;;)
+        pause();
+}
+
+int main(void)
+{
+    const char *t = getenv("VMRUN_INIT_TEST");
+    int test = t != NULL && strcmp(t, "1") == 0;
+
+    if (!test && getpid() != 1) {
+        /* Guard: as root on a host, the power-off below would be real. */
+        say("vmrun-init: not PID 1 (set VMRUN_INIT_TEST=1 to test)", NULL);
+        return 1;
+    }
+    if (test) {
+        /* Adopt the job's orphans like PID 1 does, so reaping is exercised. */
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    } else {
+        mount_all();
+        attach_console(O_NOCTTY);
+        ensure_dir("/root", 0700);
+    }
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would auto-reap the job */
+    set_env();
+
+    uint32_t word = run_from_cmdline(test);
+    if (test) {
+        printf("0x%08x\n", (unsigned)word);
+        return 0;
+    }
+    report_and_power_off(word);
+    return 0;
+}

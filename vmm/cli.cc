@@ -1,0 +1,177 @@
+#include "vmm/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace vmrun {
+namespace {
+
+constexpr uint64_t kMinMemMib = 64;  // a Debian kernel and its initramfs
+constexpr const char* kUsage =
+    "usage: vmrun [OPTIONS] [-- COMMAND [ARGS...]]\n"
+    "Boots a small VM, runs COMMAND in it (a shell if none) and exits with\n"
+    "its status.\n";
+
+po::options_description make_options() {
+  po::options_description opts("Options");
+  opts.add_options()
+      ("help,h", "show this help and exit")
+      ("version", "show the version and exit")
+      ("kernel,k", po::value<std::string>(),
+       "guest kernel: bzImage or ELF vmlinux (default: the image step's)")
+      ("initrd,i", po::value<std::string>(),
+       "initramfs (default: the image step's, with vmrun's init)")
+      ("params,p", po::value<std::string>(),
+       "extra kernel command line, appended to vmrun's defaults")
+      ("mem,m", po::value<std::string>(),
+       "guest RAM in MiB, or with a suffix: 512M, 2G (default 256)")
+      ("cpus,c", po::value<int>(), "number of vCPUs (default 1)")
+      ("timeout", po::value<double>(),
+       "stop the guest after SECONDS of wall time; exit status 124")
+      ("log-level", po::value<std::string>()->default_value("warn"),
+       "trace, debug, info, warn, error or off")
+      ("kvm-device", po::value<std::string>()->default_value("/dev/kvm"),
+       "the KVM device to open");
+  return opts;
+}
+
+bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+Result<void> check_file(const std::string& what, const std::string& path) {
+  if (access(path.c_str(), F_OK) != 0) {
+    return Error(what + " '" + path + "' does not exist");
+  }
+  if (!readable(path)) return Error(what + " '" + path + "' is not readable");
+  return ok();
+}
+
+Result<void> resolve_images(VmConfig& c, const po::variables_map& vm,
+                            const CliDefaults& d) {
+  if (vm.count("kernel")) {
+    c.kernel = vm["kernel"].as<std::string>();
+  } else {
+    c.kernel = d.image_dir + "/vmlinux";
+    if (!readable(c.kernel)) {
+      return Error("no default guest kernel at " + c.kernel +
+                   ": run ./setup first, or pass -k KERNEL");
+    }
+  }
+  VMRUN_TRY(check_file("kernel", c.kernel));
+  if (vm.count("initrd")) {
+    c.initrd = vm["initrd"].as<std::string>();
+    VMRUN_TRY(check_file("initrd", c.initrd));
+  } else {
+    c.initrd = d.image_dir + "/initramfs.cpio";
+    if (!readable(c.initrd)) {
+      return Error("no default initramfs at " + c.initrd +
+                   ": run ./setup first, or pass -i INITRD");
+    }
+  }
+  return ok();
+}
+
+Result<RunRequest> to_request(const po::variables_map& vm,
+                              std::vector<std::string> command,
+                              const CliDefaults& d) {
+  RunRequest r;
+  VmConfig& c = r.config;
+  VMRUN_TRY(resolve_images(c, vm, d));
+  if (vm.count("params")) c.params = vm["params"].as<std::string>();
+  if (vm.count("mem")) {
+    c.mem_mib = VMRUN_TRY(parse_mem_mib(vm["mem"].as<std::string>()));
+  }
+  if (c.mem_mib < kMinMemMib) {
+    return Error("--mem " + std::to_string(c.mem_mib) +
+                 " MiB is too small; the guest needs at least " +
+                 std::to_string(kMinMemMib) + " MiB");
+  }
+  if (c.mem_mib > d.host_mem_mib) {
+    return Error("--mem " + std::to_string(c.mem_mib) +
+                 " MiB is more than this host's " +
+                 std::to_string(d.host_mem_mib) + " MiB of RAM");
+  }
+  if (vm.count("cpus")) c.cpus = vm["cpus"].as<int>();
+  if (c.cpus < 1) return Error("--cpus must be at least 1");
+  if (vm.count("timeout")) {
+    double t = vm["timeout"].as<double>();
+    if (!(t > 0) || !std::isfinite(t)) {
+      return Error("--timeout must be a positive number of seconds");
+    }
+    c.timeout_seconds = t;
+  }
+  c.kvm_device = vm["kvm-device"].as<std::string>();
+  r.log_level = vm["log-level"].as<std::string>();
+  static const char* kLevels[] = {"trace", "debug", "info", "warn",
+                                  "error", "off"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), r.log_level) ==
+      std::end(kLevels)) {
+    return Error("--log-level: unknown level '" + r.log_level + "'");
+  }
+  c.command = std::move(command);
+  return r;
+}
+
+}  // namespace
+
+Result<uint64_t> parse_mem_mib(const std::string& text) {
+  size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    if (text.empty() || text[0] == '-') throw std::invalid_argument(text);
+    n = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    return Error("--mem: '" + text + "' is not a size (try 512 or 2G)");
+  }
+  std::string suffix = text.substr(pos);
+  uint64_t shift = 0;
+  if (suffix == "G" || suffix == "g" || suffix == "GiB") {
+    shift = 10;
+  } else if (!(suffix.empty() || suffix == "M" || suffix == "m" ||
+               suffix == "MiB")) {
+    return Error("--mem: unknown unit in '" + text + "' (use M or G)");
+  }
+  if (n > (uint64_t{1} << 40) >> shift) return Error("--mem: '" + text + "' is too large");
+  return static_cast<uint64_t>(n) << shift;
+}
+
+Result<CliRequest> parse_cli(const std::vector<std::string>& args,
+                             const CliDefaults& defaults) {
+  // Everything after the first "--" is the job's, untouched by the parser.
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  std::vector<std::string> ours(args.begin(), dashdash);
+  std::vector<std::string> command;
+  if (dashdash != args.end()) command.assign(dashdash + 1, args.end());
+
+  auto opts = make_options();
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(ours).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    return Error("unexpected argument; put the job's command after --, as in "
+                 "vmrun -- uname -a");
+  } catch (const po::error& e) {
+    return Error(e.what());
+  }
+  if (vm.count("help")) {
+    std::ostringstream out;
+    out << kUsage << "\n" << opts << "\n"
+        << "Exit status: the job's; 128+N if a signal N killed it; 123 guest\n"
+        << "panic, reset or crash; 124 timeout; 125 vmrun error.\n";
+    return CliRequest{InfoRequest{out.str()}};
+  }
+  if (vm.count("version")) {
+    return CliRequest{InfoRequest{"vmrun " VMRUN_VERSION "\n"}};
+  }
+  auto request = to_request(vm, std::move(command), defaults);
+  if (!request) return request.error();
+  return CliRequest{std::move(request).value()};
+}
+
+}  // namespace vmrun

@@ -1,0 +1,38 @@
+// vmrun's command line (Boost.Program_options), with kvmtool's spellings
+// where kvmtool has the option: -k/--kernel, -i/--initrd, -p/--params,
+// -m/--mem, -c/--cpus. Everything after `--` is the job's command.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "vmm/config.h"
+#include "vmm/result.h"
+
+namespace vmrun {
+
+struct RunRequest {
+  VmConfig config;
+  std::string log_level;
+};
+
+// --help or --version: print this text and exit 0.
+struct InfoRequest {
+  std::string text;
+};
+
+using CliRequest = std::variant<RunRequest, InfoRequest>;
+
+struct CliDefaults {
+  std::string image_dir;  // where the image step put vmlinux and initramfs
+  uint64_t host_mem_mib;  // the most -m may ask for
+};
+
+Result<CliRequest> parse_cli(const std::vector<std::string>& args,
+                             const CliDefaults& defaults);
+
+// Parses "512", "512M", "2G" into MiB.
+Result<uint64_t> parse_mem_mib(const std::string& text);
+
+}  // namespace vmrun

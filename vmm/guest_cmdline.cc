@@ -1,0 +1,51 @@
+#include "vmm/guest_cmdline.h"
+
+#include <cctype>
+
+#include "vmm/x86/layout.h"
+
+namespace vmrun {
+namespace {
+
+bool passes_unescaped(unsigned char c) {
+  return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '/' ||
+         c == ':' || c == '@' || c == '+' || c == '=' || c == '-';
+}
+
+}  // namespace
+
+std::string encode_job_command(const std::vector<std::string>& argv) {
+  if (argv.empty()) return {};
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "vmrun.cmd=";
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (i > 0) out += ',';
+    for (unsigned char c : argv[i]) {
+      if (passes_unescaped(c)) {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::string> build_kernel_cmdline(const std::string& extra,
+                                         const std::vector<std::string>& argv) {
+  std::string cmdline = kBaseKernelParams;
+  if (!extra.empty()) cmdline += " " + extra;
+  std::string job = encode_job_command(argv);
+  if (!job.empty()) cmdline += " " + job;
+  if (cmdline.size() >= x86::kCmdlineMax) {
+    return Error("kernel command line is " + std::to_string(cmdline.size()) +
+                 " bytes with the encoded job command; the limit is " +
+                 std::to_string(x86::kCmdlineMax - 1) +
+                 " (put long commands in a script)");
+  }
+  return cmdline;
+}
+
+}  // namespace vmrun

@@ -1,0 +1,28 @@
+// The guest kernel's command line: vmrun's defaults, the user's -p text, and
+// the job's argv encoded per docs/guest-protocol.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vmm/result.h"
+
+namespace vmrun {
+
+// Defaults for our machine: console on the UART, quiet unless a panic,
+// reboot through the i8042 (which vmrun sees), and skip probes of hardware
+// that is not there.
+inline constexpr const char* kBaseKernelParams =
+    "console=ttyS0 8250.nr_uarts=1 loglevel=1 reboot=k panic=-1 "
+    "io_delay=none no_timer_check";
+
+// "vmrun.cmd=..." for argv; an empty argv gives an empty string (no token:
+// init then runs a shell).
+std::string encode_job_command(const std::vector<std::string>& argv);
+
+// Base params, then `extra` (so the user can override, e.g. loglevel=7),
+// then the job token. Fails if the result exceeds the kernel's 2047 bytes.
+Result<std::string> build_kernel_cmdline(const std::string& extra,
+                                         const std::vector<std::string>& argv);
+
+}  // namespace vmrun

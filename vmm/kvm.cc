@@ -1,0 +1,185 @@
+#include "vmm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace vmrun {
+namespace {
+
+Result<void> check(int rc, const char* what) {
+  if (rc < 0) return Error::from_errno(what);
+  return ok();
+}
+
+}  // namespace
+
+VcpuFd::~VcpuFd() {
+  if (run_ != nullptr) munmap(run_, run_size_);
+}
+
+int VcpuFd::run() { return ioctl(fd_.get(), KVM_RUN, 0); }
+
+Result<kvm_regs> VcpuFd::get_regs() {
+  kvm_regs regs{};
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_GET_REGS, &regs), "KVM_GET_REGS"));
+  return regs;
+}
+
+Result<void> VcpuFd::set_regs(const kvm_regs& regs) {
+  return check(ioctl(fd_.get(), KVM_SET_REGS, &regs), "KVM_SET_REGS");
+}
+
+Result<kvm_sregs> VcpuFd::get_sregs() {
+  kvm_sregs sregs{};
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_GET_SREGS, &sregs), "KVM_GET_SREGS"));
+  return sregs;
+}
+
+Result<void> VcpuFd::set_sregs(const kvm_sregs& sregs) {
+  return check(ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
+}
+
+Result<void> VcpuFd::set_fpu(const kvm_fpu& fpu) {
+  return check(ioctl(fd_.get(), KVM_SET_FPU, &fpu), "KVM_SET_FPU");
+}
+
+Result<void> VcpuFd::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  // kvm_cpuid2 ends in a flexible array: build it in a byte buffer.
+  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
+                           entries.size() * sizeof(kvm_cpuid_entry2));
+  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+  cpuid->nent = static_cast<uint32_t>(entries.size());
+  std::memcpy(cpuid->entries, entries.data(),
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  return check(ioctl(fd_.get(), KVM_SET_CPUID2, cpuid), "KVM_SET_CPUID2");
+}
+
+Result<void> VcpuFd::set_msrs(const std::vector<kvm_msr_entry>& msrs) {
+  std::vector<uint8_t> buf(sizeof(kvm_msrs) +
+                           msrs.size() * sizeof(kvm_msr_entry));
+  auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
+  m->nmsrs = static_cast<uint32_t>(msrs.size());
+  std::memcpy(m->entries, msrs.data(), msrs.size() * sizeof(kvm_msr_entry));
+  int rc = ioctl(fd_.get(), KVM_SET_MSRS, m);
+  if (rc < 0) return Error::from_errno("KVM_SET_MSRS");
+  // KVM stops at the first MSR it refuses and returns how many it set.
+  if (static_cast<size_t>(rc) != msrs.size()) {
+    return Error("KVM_SET_MSRS: refused MSR index " +
+                 std::to_string(msrs[static_cast<size_t>(rc)].index));
+  }
+  return ok();
+}
+
+Result<kvm_lapic_state> VcpuFd::get_lapic() {
+  kvm_lapic_state s{};
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_GET_LAPIC, &s), "KVM_GET_LAPIC"));
+  return s;
+}
+
+Result<void> VcpuFd::set_lapic(const kvm_lapic_state& lapic) {
+  return check(ioctl(fd_.get(), KVM_SET_LAPIC, &lapic), "KVM_SET_LAPIC");
+}
+
+Result<void> VmFd::set_user_memory_region(uint32_t slot, uint64_t gpa,
+                                          uint64_t size, void* host) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.guest_phys_addr = gpa;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host);
+  return check(ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region),
+               "KVM_SET_USER_MEMORY_REGION");
+}
+
+Result<void> VmFd::set_tss_addr(uint64_t addr) {
+  return check(ioctl(fd_.get(), KVM_SET_TSS_ADDR, addr), "KVM_SET_TSS_ADDR");
+}
+
+Result<void> VmFd::set_identity_map_addr(uint64_t addr) {
+  return check(ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &addr),
+               "KVM_SET_IDENTITY_MAP_ADDR");
+}
+
+Result<void> VmFd::create_irqchip() {
+  return check(ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
+}
+
+Result<void> VmFd::create_pit2() {
+  kvm_pit_config config{};
+  // The speaker port (0x61) then reads as a plain PIT gate, which is all
+  // Linux needs for its timer calibration.
+  config.flags = KVM_PIT_SPEAKER_DUMMY;
+  return check(ioctl(fd_.get(), KVM_CREATE_PIT2, &config), "KVM_CREATE_PIT2");
+}
+
+Result<void> VmFd::irq_line(uint32_t irq, bool level) {
+  kvm_irq_level l{};
+  l.irq = irq;
+  l.level = level ? 1 : 0;
+  return check(ioctl(fd_.get(), KVM_IRQ_LINE, &l), "KVM_IRQ_LINE");
+}
+
+Result<std::unique_ptr<VcpuFd>> VmFd::create_vcpu(int id) {
+  int fd = ioctl(fd_.get(), KVM_CREATE_VCPU, id);
+  if (fd < 0) return Error::from_errno("KVM_CREATE_VCPU " + std::to_string(id));
+  UniqueFd vcpu(fd);
+  void* run = mmap(nullptr, static_cast<size_t>(vcpu_mmap_size_),
+                   PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (run == MAP_FAILED) return Error::from_errno("mmap kvm_run");
+  return std::make_unique<VcpuFd>(std::move(vcpu), static_cast<kvm_run*>(run),
+                                  static_cast<size_t>(vcpu_mmap_size_));
+}
+
+int VmFd::check_extension(long cap) const {
+  int rc = ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return rc < 0 ? 0 : rc;
+}
+
+Result<Kvm> Kvm::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Error::from_errno("cannot open " + path);
+  Kvm kvm{UniqueFd(fd)};
+  int version = ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION) {
+    return Error(path + ": KVM API version " + std::to_string(version) +
+                 ", expected " + std::to_string(KVM_API_VERSION));
+  }
+  return kvm;
+}
+
+int Kvm::check_extension(long cap) const {
+  int rc = ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return rc < 0 ? 0 : rc;
+}
+
+int Kvm::max_vcpus() const {
+  int n = check_extension(KVM_CAP_MAX_VCPUS);
+  if (n <= 0) n = check_extension(KVM_CAP_NR_VCPUS);
+  return n > 0 ? n : 4;  // The API documents 4 when neither cap answers.
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
+  constexpr uint32_t kMaxEntries = 256;
+  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
+                           kMaxEntries * sizeof(kvm_cpuid_entry2));
+  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+  cpuid->nent = kMaxEntries;
+  if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+    return Error::from_errno("KVM_GET_SUPPORTED_CPUID");
+  }
+  return std::vector<kvm_cpuid_entry2>(cpuid->entries,
+                                       cpuid->entries + cpuid->nent);
+}
+
+Result<VmFd> Kvm::create_vm() const {
+  int mmap_size = ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size <= 0) return Error::from_errno("KVM_GET_VCPU_MMAP_SIZE");
+  int fd = ioctl(fd_.get(), KVM_CREATE_VM, 0);
+  if (fd < 0) return Error::from_errno("KVM_CREATE_VM");
+  return VmFd(UniqueFd(fd), mmap_size);
+}
+
+}  // namespace vmrun

@@ -1,0 +1,263 @@
+#include "vmm/vm.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "devices/cmos_rtc.h"
+#include "devices/exit_port.h"
+#include "devices/i8042.h"
+#include "vmm/guest_cmdline.h"
+#include "vmm/x86/boot_params.h"
+#include "vmm/x86/cpu_setup.h"
+#include "vmm/x86/kernel_loader.h"
+#include "vmm/x86/layout.h"
+#include "vmm/x86/mptable.h"
+#include "vmm/x86/page_tables.h"
+
+namespace vmrun {
+namespace {
+
+constexpr uint16_t kCom1Port = 0x3f8;
+constexpr uint32_t kCom1Irq = 4;
+
+Result<uint64_t> load_initrd(const std::string& path, const GuestMemory& mem,
+                             uint64_t mem_size, uint64_t addr_max,
+                             uint64_t kernel_end, uint64_t* size_out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Error::from_errno("cannot open initrd " + path);
+  struct stat st;
+  if (fstat(fd.get(), &st) < 0) return Error::from_errno("stat " + path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t addr = VMRUN_TRY(x86::initrd_address(mem_size, size, addr_max,
+                                                 kernel_end));
+  auto dst = VMRUN_TRY(mem.slice(addr, size));
+  // Read straight into guest RAM: no second copy of the initrd in vmrun.
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(fd.get(), dst.data() + done, size - done,
+                      static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::from_errno("read initrd " + path);
+    if (n == 0) return Error("initrd " + path + " shrank while being read");
+    done += static_cast<uint64_t>(n);
+  }
+  *size_out = size;
+  return addr;
+}
+
+}  // namespace
+
+Vm::Vm(const VmConfig& config, Kvm kvm, VmFd vm, int console_fd, int input_fd)
+    : config_(config),
+      kvm_(std::move(kvm)),
+      vm_(std::move(vm)),
+      input_fd_(input_fd),
+      console_(console_fd) {}
+
+Vm::~Vm() { stop_vcpus(); }
+
+Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, int console_fd,
+                                       int input_fd) {
+  Kvm kvm = VMRUN_TRY(Kvm::open(config.kvm_device));
+  int max_cpus = std::min(kvm.max_vcpus(), x86::kMaxMpCpus);
+  if (config.cpus > max_cpus) {
+    return Error("--cpus " + std::to_string(config.cpus) +
+                 " is more than this host's KVM allows (" +
+                 std::to_string(max_cpus) + ")");
+  }
+  VmFd vmfd = VMRUN_TRY(kvm.create_vm());
+  std::unique_ptr<Vm> vm(
+      new Vm(config, std::move(kvm), std::move(vmfd), console_fd, input_fd));
+  // The order matters to KVM: the TSS and irqchip before any vCPU exists.
+  VMRUN_TRY(vm->vm_.set_tss_addr(x86::kTssAddr));
+  if (vm->vm_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR)) {
+    VMRUN_TRY(vm->vm_.set_identity_map_addr(x86::kIdentityMapAddr));
+  }
+  VMRUN_TRY(vm->vm_.create_irqchip());
+  VMRUN_TRY(vm->vm_.create_pit2());
+  VMRUN_TRY(vm->setup_memory());
+  VMRUN_TRY(vm->load_boot_image());
+  VMRUN_TRY(vm->setup_devices());
+  VMRUN_TRY(vm->setup_vcpus());
+  return vm;
+}
+
+Result<void> Vm::setup_memory() {
+  const uint64_t size = config_.mem_mib << 20;
+  memory_ = VMRUN_TRY(GuestMemory::create(x86::ram_regions(size)));
+  uint32_t slot = 0;
+  for (const auto& r : memory_->regions()) {
+    VMRUN_TRY(vm_.set_user_memory_region(slot++, r.gpa, r.size, r.host));
+  }
+  return ok();
+}
+
+Result<void> Vm::load_boot_image() {
+  const uint64_t mem_size = config_.mem_mib << 20;
+  auto kernel = VMRUN_TRY(x86::load_kernel_file(config_.kernel, *memory_));
+  entry_ = kernel.entry;
+  std::optional<x86::InitrdPlacement> initrd;
+  if (!config_.initrd.empty()) {
+    uint64_t size = 0;
+    uint64_t addr = VMRUN_TRY(load_initrd(config_.initrd, *memory_, mem_size,
+                                          kernel.initrd_addr_max, kernel.end,
+                                          &size));
+    initrd = x86::InitrdPlacement{addr, size};
+  }
+  std::string cmdline =
+      VMRUN_TRY(build_kernel_cmdline(config_.params, config_.command));
+  spdlog::debug("kernel command line: {}", cmdline);
+  VMRUN_TRY(memory_->write(
+      x86::kCmdlineAddr,
+      std::span(reinterpret_cast<const uint8_t*>(cmdline.c_str()),
+                cmdline.size() + 1)));
+  auto params = VMRUN_TRY(x86::make_boot_params(
+      kernel.header, mem_size, x86::kCmdlineAddr,
+      static_cast<uint32_t>(cmdline.size()), initrd));
+  VMRUN_TRY(memory_->write_obj(x86::kZeroPageAddr, params));
+  VMRUN_TRY(x86::write_identity_page_tables(*memory_));
+  VMRUN_TRY(x86::write_boot_gdt(*memory_));
+  return x86::write_mptable(*memory_, config_.cpus);
+}
+
+Result<void> Vm::setup_devices() {
+  VmFd* vm = &vm_;
+  uart_ = std::make_shared<devices::Uart16550>(
+      [vm](bool level) {
+        auto r = vm->irq_line(kCom1Irq, level);
+        if (!r) spdlog::warn("[uart] {}", r.error().message());
+      },
+      [this](std::span<const uint8_t> bytes) { console_.write(bytes); });
+  VMRUN_TRY(pio_.insert(uart_, kCom1Port, devices::Uart16550::kSize));
+
+  StopSignal* stop = &stop_;
+  ConsoleOutput* console = &console_;
+  VMRUN_TRY(pio_.insert(
+      std::make_shared<devices::I8042>([stop, console] {
+        stop->request({StopReason::kGuestReset, {},
+                       console->panic_message().value_or("")});
+      }),
+      devices::I8042::kDataPort, devices::I8042::kSize));
+  VMRUN_TRY(pio_.insert(std::make_shared<devices::CmosRtc>(),
+                        devices::CmosRtc::kPort, devices::CmosRtc::kSize));
+  VMRUN_TRY(pio_.insert(
+      std::make_shared<devices::ExitPort>([stop](devices::JobStatus s) {
+        stop->request({StopReason::kJobStatus, s, {}});
+      }),
+      devices::ExitPort::kPort, devices::ExitPort::kSize));
+  return ok();
+}
+
+Result<void> Vm::setup_vcpus() {
+  auto supported = VMRUN_TRY(kvm_.supported_cpuid());
+  for (int i = 0; i < config_.cpus; ++i) {
+    auto fd = VMRUN_TRY(vm_.create_vcpu(i));
+    VMRUN_TRY(fd->set_cpuid(x86::cpuid_for_vcpu(supported, i, config_.cpus)));
+    VMRUN_TRY(x86::setup_lapic(*fd));
+    // Only the boot CPU gets registers: the others wait for INIT/SIPI from
+    // the guest, as on real hardware.
+    if (i == 0) {
+      VMRUN_TRY(x86::setup_boot_cpu(*fd, entry_, x86::kZeroPageAddr,
+                                    x86::kPml4Addr));
+    }
+    vcpus_.push_back(std::make_unique<VcpuThread>(i, std::move(fd)));
+  }
+  return ok();
+}
+
+void Vm::pump_console_input() {
+  uint8_t buf[4096];
+  size_t room = std::min(sizeof buf, uart_->input_space());
+  if (room == 0) {
+    // The guest is not reading its console; wait instead of spinning on a
+    // level-triggered readable stdin.
+    usleep(10000);
+    return;
+  }
+  ssize_t n = ::read(input_fd_, buf, room);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n <= 0) {
+    input_open_ = false;  // EOF or error: the guest simply gets no more input
+    return;
+  }
+  uart_->input(std::span(buf, static_cast<size_t>(n)));
+}
+
+VmStop Vm::run() {
+  VcpuThread::install_kick_handler();
+  for (auto& v : vcpus_) v->start(pio_, mmio_, stop_);
+
+  UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = stop_.fd();
+  epoll_ctl(ep.get(), EPOLL_CTL_ADD, stop_.fd(), &ev);
+  // A regular file or /dev/null cannot be polled (EPERM): then read it
+  // whenever the UART has room, a little at a time.
+  bool input_polled = false;
+  if (input_fd_ >= 0) {
+    ev.data.fd = input_fd_;
+    input_polled = epoll_ctl(ep.get(), EPOLL_CTL_ADD, input_fd_, &ev) == 0;
+  } else {
+    input_open_ = false;
+  }
+
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> deadline;
+  if (config_.timeout_seconds) {
+    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(
+                                      *config_.timeout_seconds));
+  }
+  while (!stop_.stopped()) {
+    int wait_ms = 200;
+    if (input_open_ && !input_polled) wait_ms = 10;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - Clock::now());
+      if (left.count() <= 0) {
+        char secs[32];
+        snprintf(secs, sizeof secs, "%g", *config_.timeout_seconds);
+        stop_.request({StopReason::kTimeout, {},
+                       std::string("after ") + secs + " s"});
+        break;
+      }
+      wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, left.count()));
+    }
+    epoll_event events[4];
+    int n = epoll_wait(ep.get(), events, 4, wait_ms);
+    bool input_ready = input_open_ && !input_polled;
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == input_fd_) input_ready = true;
+    }
+    if (input_ready) {
+      pump_console_input();
+      if (!input_open_ && input_polled) {
+        epoll_ctl(ep.get(), EPOLL_CTL_DEL, input_fd_, nullptr);
+      }
+    }
+  }
+  stop_vcpus();
+  VmStop result = *stop_.result();
+  // A panic usually ends in a reset or triple fault: name it as a panic.
+  if ((result.reason == StopReason::kTripleFault ||
+       result.reason == StopReason::kGuestReset) &&
+      result.detail.empty()) {
+    result.detail = console_.panic_message().value_or("");
+  }
+  return result;
+}
+
+void Vm::stop_vcpus() {
+  if (!stop_.stopped()) stop_.request({StopReason::kHostError, {}, "shut down"});
+  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->join();
+}
+
+}  // namespace vmrun

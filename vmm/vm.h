@@ -1,0 +1,56 @@
+// One VM: the composition root. create() builds everything in a fixed,
+// written-out order (KVM, memory, boot image, devices, vCPUs); run() starts
+// the vCPUs, feeds the console and waits for the stop; the destructor tears
+// everything down in reverse.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "devices/bus.h"
+#include "devices/uart16550.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/guest_memory.h"
+#include "vmm/kvm.h"
+#include "vmm/stop_signal.h"
+#include "vmm/vcpu_thread.h"
+
+namespace vmrun {
+
+class Vm {
+ public:
+  // `console_fd` receives the guest console; `input_fd` (or -1) feeds it.
+  static Result<std::unique_ptr<Vm>> create(const VmConfig& config,
+                                            int console_fd, int input_fd);
+  ~Vm();
+
+  // Runs until the guest reports, resets, fails, or the timeout passes.
+  VmStop run();
+
+ private:
+  Vm(const VmConfig& config, Kvm kvm, VmFd vm, int console_fd, int input_fd);
+  Result<void> setup_memory();
+  Result<void> load_boot_image();
+  Result<void> setup_devices();
+  Result<void> setup_vcpus();
+  void pump_console_input();
+  void stop_vcpus();
+
+  VmConfig config_;
+  Kvm kvm_;
+  VmFd vm_;
+  int input_fd_;
+  bool input_open_ = true;
+  uint64_t entry_ = 0;
+  std::unique_ptr<GuestMemory> memory_;
+  ConsoleOutput console_;
+  StopSignal stop_;
+  devices::Bus pio_{"pio"};
+  devices::Bus mmio_{"mmio"};
+  std::shared_ptr<devices::Uart16550> uart_;
+  std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+};
+
+}  // namespace vmrun

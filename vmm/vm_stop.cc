@@ -1,0 +1,51 @@
+#include "vmm/vm_stop.h"
+
+namespace vmrun {
+
+int exit_code(const VmStop& stop) {
+  switch (stop.reason) {
+    case StopReason::kJobStatus:
+      if (stop.job.kind == devices::JobEnd::kSignaled) {
+        return 128 + stop.job.value;
+      }
+      return stop.job.value;
+    case StopReason::kGuestReset:
+    case StopReason::kTripleFault:
+    case StopReason::kGuestError:
+      return kExitGuestFailed;
+    case StopReason::kTimeout:
+      return kExitTimeout;
+    case StopReason::kHostError:
+      return kExitVmrunError;
+  }
+  return kExitVmrunError;
+}
+
+std::string describe(const VmStop& stop) {
+  const std::string detail = stop.detail.empty() ? "" : ": " + stop.detail;
+  switch (stop.reason) {
+    case StopReason::kJobStatus:
+      if (stop.job.kind == devices::JobEnd::kInitFailed) {
+        return "guest init could not start the job (status " +
+               std::to_string(stop.job.value) + ")";
+      }
+      return {};
+    case StopReason::kGuestReset:
+      return stop.detail.empty()
+                 ? "guest reset without reporting a job status"
+                 : "guest kernel panic" + detail;
+    case StopReason::kTripleFault:
+      return stop.detail.empty()
+                 ? "guest triple fault (CPU shutdown) without a job status"
+                 : "guest kernel panic" + detail;
+    case StopReason::kGuestError:
+      return "guest stopped by a KVM error" + detail;
+    case StopReason::kTimeout:
+      return "timed out" + detail + "; guest stopped";
+    case StopReason::kHostError:
+      return "error" + detail;
+  }
+  return "stopped";
+}
+
+}  // namespace vmrun
