@@ -1,9 +1,12 @@
 #include "vmm/kvm.h"
 
+#include "vmm/kvm_abi.h"
+
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace vmrun {
@@ -46,24 +49,30 @@ Result<void> VcpuFd::set_fpu(const kvm_fpu& fpu) {
   return check(ioctl(fd_.get(), KVM_SET_FPU, &fpu), "KVM_SET_FPU");
 }
 
+// A header struct followed by its entries, laid out as the kernel expects.
+template <class Header, class Entry>
+std::vector<uint8_t> flex_buffer(const std::vector<Entry>& entries) {
+  std::vector<uint8_t> buf(sizeof(Header) + entries.size() * sizeof(Entry));
+  if (!entries.empty()) {
+    std::memcpy(buf.data() + sizeof(Header), entries.data(),
+                entries.size() * sizeof(Entry));
+  }
+  return buf;
+}
+
 Result<void> VcpuFd::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  // kvm_cpuid2 ends in a flexible array: build it in a byte buffer.
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
-                           entries.size() * sizeof(kvm_cpuid_entry2));
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  cpuid->nent = static_cast<uint32_t>(entries.size());
-  std::memcpy(cpuid->entries, entries.data(),
-              entries.size() * sizeof(kvm_cpuid_entry2));
-  return check(ioctl(fd_.get(), KVM_SET_CPUID2, cpuid), "KVM_SET_CPUID2");
+  auto buf = flex_buffer<kvm_abi::Cpuid2Header>(entries);
+  reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent =
+      static_cast<uint32_t>(entries.size());
+  return check(ioctl(fd_.get(), kvm_abi::kSetCpuid2, buf.data()),
+               "KVM_SET_CPUID2");
 }
 
 Result<void> VcpuFd::set_msrs(const std::vector<kvm_msr_entry>& msrs) {
-  std::vector<uint8_t> buf(sizeof(kvm_msrs) +
-                           msrs.size() * sizeof(kvm_msr_entry));
-  auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
-  m->nmsrs = static_cast<uint32_t>(msrs.size());
-  std::memcpy(m->entries, msrs.data(), msrs.size() * sizeof(kvm_msr_entry));
-  int rc = ioctl(fd_.get(), KVM_SET_MSRS, m);
+  auto buf = flex_buffer<kvm_abi::MsrsHeader>(msrs);
+  reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
+      static_cast<uint32_t>(msrs.size());
+  int rc = ioctl(fd_.get(), kvm_abi::kSetMsrs, buf.data());
   if (rc < 0) return Error::from_errno("KVM_SET_MSRS");
   // KVM stops at the first MSR it refuses and returns how many it set.
   if (static_cast<size_t>(rc) != msrs.size()) {
@@ -163,15 +172,17 @@ int Kvm::max_vcpus() const {
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   constexpr uint32_t kMaxEntries = 256;
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
-                           kMaxEntries * sizeof(kvm_cpuid_entry2));
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  cpuid->nent = kMaxEntries;
-  if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+  std::vector<kvm_cpuid_entry2> entries(kMaxEntries);
+  auto buf = flex_buffer<kvm_abi::Cpuid2Header>(entries);
+  auto* header = reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data());
+  header->nent = kMaxEntries;
+  if (ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buf.data()) < 0) {
     return Error::from_errno("KVM_GET_SUPPORTED_CPUID");
   }
-  return std::vector<kvm_cpuid_entry2>(cpuid->entries,
-                                       cpuid->entries + cpuid->nent);
+  entries.resize(std::min(header->nent, kMaxEntries));
+  std::memcpy(entries.data(), buf.data() + sizeof(kvm_abi::Cpuid2Header),
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  return entries;
 }
 
 Result<VmFd> Kvm::create_vm() const {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -109,6 +110,21 @@ static void attach_console(int flags)
             dup2(fd, i);
     if (fd > 2)
         close(fd);
+}
+
+/*
+ * The console is a pipe to vmrun's stdout, not a terminal: pass bytes
+ * through unchanged (no \n -> \r\n) and do not echo input back, since the
+ * host side (a terminal or a file) already shows what it sends.
+ */
+static void make_console_transparent(void)
+{
+    struct termios tio;
+    if (tcgetattr(STDIN_FILENO, &tio) != 0)
+        return;
+    tio.c_oflag &= ~(tcflag_t)ONLCR;
+    tio.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+    tcsetattr(STDIN_FILENO, TCSANOW, &tio);
 }
 
 static void set_env(void)
@@ -298,6 +314,7 @@ int main(void)
     } else {
         mount_all();
         attach_console(O_NOCTTY);
+        make_console_transparent();
         ensure_dir("/root", 0700);
     }
     signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would auto-reap the job */

@@ -1,0 +1,26 @@
+// Runs a program with arguments, optional stdin bytes and a time limit, and
+// captures what a user would see: exit status, stdout, stderr, wall time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace vmrun::testing {
+
+struct RunResult {
+  int exit_code = -1;      // -1 if killed by a signal or by the time limit
+  int signal = 0;          // the signal that ended it, if any
+  bool timed_out = false;  // the limit passed and we killed it
+  std::string out;
+  std::string err;
+  double seconds = 0;
+};
+
+RunResult run_program(const std::vector<std::string>& argv,
+                      const std::string& input = "",
+                      double time_limit_seconds = 600);
+
+// Number of lines in `text` (a last line without '\n' counts).
+int count_lines(const std::string& text);
+
+}  // namespace vmrun::testing
