@@ -10,7 +10,7 @@ namespace vmrun::devices {
 std::optional<JobStatus> decode_status_word(uint32_t word) {
   if ((word >> 16) != 0x564d) return std::nullopt;
   uint8_t kind = static_cast<uint8_t>(word >> 8);
-  if (kind > static_cast<uint8_t>(JobEnd::kInitFailed)) return std::nullopt;
+  if (kind > static_cast<uint8_t>(JobEnd::kInitReady)) return std::nullopt;
   return JobStatus{static_cast<JobEnd>(kind), static_cast<uint8_t>(word)};
 }
 

@@ -12,7 +12,12 @@
 
 namespace vmrun::devices {
 
-enum class JobEnd : uint8_t { kExited = 0, kSignaled = 1, kInitFailed = 2 };
+enum class JobEnd : uint8_t {
+  kExited = 0,
+  kSignaled = 1,
+  kInitFailed = 2,
+  kInitReady = 3,  // not an end: init is up, its console configured
+};
 
 struct JobStatus {
   JobEnd kind;

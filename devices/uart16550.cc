@@ -70,7 +70,7 @@ uint8_t Uart16550::read_reg(uint64_t reg) {
   switch (reg) {
     case kData:
       if (dlab) return static_cast<uint8_t>(divisor_);
-      if (rx_.empty()) return 0;
+      if (!rx_visible()) return 0;
       {
         uint8_t b = rx_.front();
         rx_.pop_front();
@@ -89,7 +89,7 @@ uint8_t Uart16550::read_reg(uint64_t reg) {
     case kMcr:
       return mcr_;
     case kLsr:
-      return (rx_.empty() ? 0 : kLsrDataReady) | kLsrThrEmpty | kLsrIdle;
+      return (rx_visible() ? kLsrDataReady : 0) | kLsrThrEmpty | kLsrIdle;
     case kMsr:
       // Not in loopback: carrier, DSR and CTS up, so the tty never waits.
       return (mcr_ & kMcrLoop) ? loopback_msr(mcr_) : 0xb0;
@@ -128,7 +128,7 @@ void Uart16550::write_reg(uint64_t reg, uint8_t value) {
       break;
     case kIir:  // FCR on write
       fcr_ = value;
-      if (value & kFcrClearRx) rx_.clear();
+      if ((value & kFcrClearRx) && receiving()) rx_.clear();
       break;
     case kLcr:
       lcr_ = value;
@@ -144,8 +144,12 @@ void Uart16550::write_reg(uint64_t reg, uint8_t value) {
   }
 }
 
+bool Uart16550::receiving() const { return (ier_ & kIerRxAvail) != 0; }
+
+bool Uart16550::rx_visible() const { return receiving() && !rx_.empty(); }
+
 uint8_t Uart16550::interrupt_id() const {
-  if ((ier_ & kIerRxAvail) && !rx_.empty()) return kIirRxAvail;
+  if (rx_visible()) return kIirRxAvail;
   if ((ier_ & kIerThrEmpty) && thr_interrupt_) return kIirThrEmpty;
   return kIirNone;
 }

@@ -1,6 +1,12 @@
 // A 16550A UART, enough for Linux's 8250 driver: the console. Bytes the guest
 // transmits go to an output function; input() queues bytes for the guest to
 // receive. Loopback mode is modelled because the driver's probe checks it.
+//
+// Input waits "on the line" until the guest enables the receive interrupt,
+// i.e. until a tty has the port open: vmrun may read its stdin long before
+// the guest boots, and the driver's start-up (FIFO reset, draining RBR)
+// would otherwise throw those bytes away. A guest that polls without
+// enabling the interrupt sees no input.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +40,8 @@ class Uart16550 : public BusDevice {
  private:
   uint8_t read_reg(uint64_t reg);
   void write_reg(uint64_t reg, uint8_t value);
+  bool receiving() const;   // the guest has the receive interrupt enabled
+  bool rx_visible() const;  // receiving, and a byte is waiting
   uint8_t interrupt_id() const;
   void update_irq();
 

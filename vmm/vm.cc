@@ -146,8 +146,14 @@ Result<void> Vm::setup_devices() {
       devices::I8042::kDataPort, devices::I8042::kSize));
   VMRUN_TRY(pio_.insert(std::make_shared<devices::CmosRtc>(),
                         devices::CmosRtc::kPort, devices::CmosRtc::kSize));
+  int ready_fd = ready_event_.get();
   VMRUN_TRY(pio_.insert(
-      std::make_shared<devices::ExitPort>([stop](devices::JobStatus s) {
+      std::make_shared<devices::ExitPort>([stop, ready_fd](devices::JobStatus s) {
+        if (s.kind == devices::JobEnd::kInitReady) {
+          uint64_t one = 1;
+          [[maybe_unused]] ssize_t n = ::write(ready_fd, &one, sizeof one);
+          return;
+        }
         stop->request({StopReason::kJobStatus, s, {}});
       }),
       devices::ExitPort::kPort, devices::ExitPort::kSize));
@@ -194,19 +200,20 @@ VmStop Vm::run() {
   for (auto& v : vcpus_) v->start(pio_, mmio_, stop_);
 
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = stop_.fd();
-  epoll_ctl(ep.get(), EPOLL_CTL_ADD, stop_.fd(), &ev);
-  // A regular file or /dev/null cannot be polled (EPERM): then read it
-  // whenever the UART has room, a little at a time.
+  auto watch = [&ep](int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+  };
+  watch(stop_.fd());
+  watch(ready_event_.get());
+  // Console input waits until guest init says its console is configured
+  // (docs/guest-protocol.md). A regular file or /dev/null cannot be polled
+  // (EPERM): such input is read whenever the UART has room.
+  bool input_started = false;
   bool input_polled = false;
-  if (input_fd_ >= 0) {
-    ev.data.fd = input_fd_;
-    input_polled = epoll_ctl(ep.get(), EPOLL_CTL_ADD, input_fd_, &ev) == 0;
-  } else {
-    input_open_ = false;
-  }
+  if (input_fd_ < 0) input_open_ = false;
 
   using Clock = std::chrono::steady_clock;
   std::optional<Clock::time_point> deadline;
@@ -217,7 +224,7 @@ VmStop Vm::run() {
   }
   while (!stop_.stopped()) {
     int wait_ms = 200;
-    if (input_open_ && !input_polled) wait_ms = 10;
+    if (input_started && input_open_ && !input_polled) wait_ms = 10;
     if (deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           *deadline - Clock::now());
@@ -232,9 +239,15 @@ VmStop Vm::run() {
     }
     epoll_event events[4];
     int n = epoll_wait(ep.get(), events, 4, wait_ms);
-    bool input_ready = input_open_ && !input_polled;
+    bool input_ready = input_started && input_open_ && !input_polled;
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd == input_fd_) input_ready = true;
+      if (events[i].data.fd == ready_event_.get() && !input_started) {
+        input_started = true;
+        epoll_ctl(ep.get(), EPOLL_CTL_DEL, ready_event_.get(), nullptr);
+        input_polled = input_open_ && watch(input_fd_);
+        input_ready = input_open_;
+      }
     }
     if (input_ready) {
       pump_console_input();

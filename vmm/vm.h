@@ -47,6 +47,8 @@ class Vm {
   std::unique_ptr<GuestMemory> memory_;
   ConsoleOutput console_;
   StopSignal stop_;
+  // Written when guest init reports its console ready (exit port kind 3).
+  UniqueFd ready_event_{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   devices::Bus pio_{"pio"};
   devices::Bus mmio_{"mmio"};
   std::shared_ptr<devices::Uart16550> uart_;

@@ -31,7 +31,12 @@
 #define EXIT_PORT 0xf4
 #define STATUS_MAGIC 0x564du
 
-enum status_kind { KIND_EXITED = 0, KIND_SIGNALED = 1, KIND_INIT_FAILED = 2 };
+enum status_kind {
+    KIND_EXITED = 0,
+    KIND_SIGNALED = 1,
+    KIND_INIT_FAILED = 2,
+    KIND_READY = 3, /* not an end: init is up, console configured */
+};
 
 /* Big enough for any kernel's command line (x86 allows 2 KiB). */
 #define CMDLINE_MAX 65536
@@ -286,6 +291,16 @@ static uint32_t run_from_cmdline(int test)
  * VM at the outl; the power-off and the pause loop are fallbacks, since
  * PID 1 must never return (the kernel would panic).
  */
+/*
+ * Tells vmrun that init is up and the console is configured, so it can
+ * start passing its stdin through (see docs/guest-protocol.md, kind 3).
+ */
+static void report_ready(void)
+{
+    if (ioperm(EXIT_PORT, 4, 1) == 0)
+        outl(status_word(KIND_READY, 0), EXIT_PORT);
+}
+
 static void report_and_power_off(uint32_t word)
 {
     sync(); /* the job's writes to disks must land before vmrun kills us */
@@ -315,6 +330,7 @@ int main(void)
         mount_all();
         attach_console(O_NOCTTY);
         make_console_transparent();
+        report_ready();
         ensure_dir("/root", 0700);
     }
     signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would auto-reap the job */
