@@ -70,12 +70,7 @@ uint8_t Uart16550::read_reg(uint64_t reg) {
   switch (reg) {
     case kData:
       if (dlab) return static_cast<uint8_t>(divisor_);
-      if (!rx_visible()) return 0;
-      {
-        uint8_t b = rx_.front();
-        rx_.pop_front();
-        return b;
-      }
+      return pop_rx();
     case kIer:
       return dlab ? static_cast<uint8_t>(divisor_ >> 8) : ier_;
     case kIir: {
@@ -107,7 +102,7 @@ void Uart16550::write_reg(uint64_t reg, uint8_t value) {
       if (dlab) {
         divisor_ = static_cast<uint16_t>((divisor_ & 0xff00) | value);
       } else if (mcr_ & kMcrLoop) {
-        if (rx_.size() < kInputCapacity) rx_.push_back(value);
+        if (loop_.size() < kFifoSize) loop_.push_back(value);  // else overrun
         thr_interrupt_ = true;
       } else {
         output_(std::span(&value, 1));
@@ -128,7 +123,10 @@ void Uart16550::write_reg(uint64_t reg, uint8_t value) {
       break;
     case kIir:  // FCR on write
       fcr_ = value;
-      if ((value & kFcrClearRx) && receiving()) rx_.clear();
+      if (value & kFcrClearRx) {
+        loop_.clear();
+        if (receiving()) rx_.clear();
+      }
       break;
     case kLcr:
       lcr_ = value;
@@ -146,7 +144,17 @@ void Uart16550::write_reg(uint64_t reg, uint8_t value) {
 
 bool Uart16550::receiving() const { return (ier_ & kIerRxAvail) != 0; }
 
-bool Uart16550::rx_visible() const { return receiving() && !rx_.empty(); }
+bool Uart16550::rx_visible() const {
+  return !loop_.empty() || (receiving() && !rx_.empty());
+}
+
+uint8_t Uart16550::pop_rx() {
+  std::deque<uint8_t>* q = !loop_.empty() ? &loop_ : receiving() ? &rx_ : nullptr;
+  if (q == nullptr || q->empty()) return 0;
+  uint8_t b = q->front();
+  q->pop_front();
+  return b;
+}
 
 uint8_t Uart16550::interrupt_id() const {
   if (rx_visible()) return kIirRxAvail;

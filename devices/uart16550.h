@@ -25,6 +25,7 @@ class Uart16550 : public BusDevice {
   using Output = std::function<void(std::span<const uint8_t>)>;
   static constexpr uint64_t kSize = 8;
   static constexpr size_t kInputCapacity = 64 * 1024;
+  static constexpr size_t kFifoSize = 16;
 
   Uart16550(IrqLine irq, Output output)
       : irq_(std::move(irq)), output_(std::move(output)) {}
@@ -41,14 +42,18 @@ class Uart16550 : public BusDevice {
   uint8_t read_reg(uint64_t reg);
   void write_reg(uint64_t reg, uint8_t value);
   bool receiving() const;   // the guest has the receive interrupt enabled
-  bool rx_visible() const;  // receiving, and a byte is waiting
+  bool rx_visible() const;  // a byte is waiting that the guest may read
+  uint8_t pop_rx();
   uint8_t interrupt_id() const;
   void update_irq();
 
   mutable std::mutex mu_;
   IrqLine irq_;
   Output output_;
-  std::deque<uint8_t> rx_;
+  std::deque<uint8_t> rx_;    // host input
+  // Bytes the guest sent itself in loopback mode (the 8250 probe does),
+  // kept apart so they never reach the tty as input.
+  std::deque<uint8_t> loop_;
   uint8_t ier_ = 0;
   uint8_t lcr_ = 0x03;  // 8N1, as firmware would leave it
   uint8_t mcr_ = 0x08;  // OUT2 set

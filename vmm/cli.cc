@@ -151,7 +151,13 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args,
   auto opts = make_options();
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(ours).options(opts).run(), vm);
+    // An empty positional description makes Boost reject stray arguments
+    // instead of silently dropping them.
+    po::store(po::command_line_parser(ours)
+                  .options(opts)
+                  .positional(po::positional_options_description{})
+                  .run(),
+              vm);
     po::notify(vm);
   } catch (const po::too_many_positional_options_error&) {
     return Error("unexpected argument; put the job's command after --, as in "

@@ -13,11 +13,19 @@ void PanicWatcher::feed(std::span<const uint8_t> bytes) {
       auto pos = line_.find(kMarker);
       // The first panic is the cause; later ones are usually its echoes.
       if (pos != std::string::npos && !panic_) {
-        panic_ = line_.substr(pos + kMarker.size());
+        // Cut: it becomes one line of vmrun's stderr.
+        panic_ = line_.substr(pos + kMarker.size(), kMaxMessage);
       }
       line_.clear();
-    } else if (line_.size() < kMaxLine) {
+    } else {
       line_ += static_cast<char>(b);
+      // Bound the memory, but keep the tail of a long line: a panic may
+      // start after a job's unterminated output.
+      if (line_.size() > kMaxLine && line_.find(kMarker) == std::string::npos) {
+        line_.erase(0, line_.size() - kMarker.size());
+      } else if (line_.size() > 4 * kMaxLine) {
+        line_.resize(4 * kMaxLine);
+      }
     }
   }
 }

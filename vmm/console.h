@@ -18,6 +18,7 @@ class PanicWatcher {
 
  private:
   static constexpr size_t kMaxLine = 512;
+  static constexpr size_t kMaxMessage = 256;
   std::string line_;
   std::optional<std::string> panic_;
 };

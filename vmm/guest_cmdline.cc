@@ -1,5 +1,6 @@
 #include "vmm/guest_cmdline.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "vmm/x86/layout.h"
@@ -35,6 +36,10 @@ std::string encode_job_command(const std::vector<std::string>& argv) {
 
 Result<std::string> build_kernel_cmdline(const std::string& extra,
                                          const std::vector<std::string>& argv) {
+  // An unbalanced quote would swallow the job token into the user's value.
+  if (std::count(extra.begin(), extra.end(), '"') % 2 != 0) {
+    return Error("--params has an unbalanced double quote");
+  }
   std::string cmdline = kBaseKernelParams;
   if (!extra.empty()) cmdline += " " + extra;
   std::string job = encode_job_command(argv);

@@ -43,7 +43,7 @@ Result<uint64_t> initrd_address(uint64_t mem_size, uint64_t size,
                                 uint64_t addr_max, uint64_t min_addr) {
   // addr_max is the highest byte address the initrd may occupy.
   uint64_t top = std::min(low_ram_end(mem_size), addr_max + 1);
-  if (size > top || top - size < min_addr) {
+  if (size > top || ((top - size) & ~uint64_t{0xfff}) < min_addr) {
     return Error("initrd of " + std::to_string(size >> 20) +
                  " MiB does not fit in guest memory; raise -m");
   }

@@ -33,13 +33,20 @@ bool is_elf(std::span<const uint8_t> image) {
   return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
 }
 
-Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
-                              const GuestMemory& mem) {
+Result<void> check_elf_header(std::span<const uint8_t> image) {
   Elf64_Ehdr eh;
   if (!read_at(image, 0, &eh) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
       eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC) {
     return Error("not an x86-64 executable ELF (vmlinux)");
   }
+  return ok();
+}
+
+Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
+                              const GuestMemory& mem) {
+  VMRUN_TRY(check_elf_header(image));
+  Elf64_Ehdr eh;
+  read_at(image, 0, &eh);
   if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
       eh.e_phnum > kMaxElfSegments) {
     return Error("ELF kernel has a bad program header table");
@@ -77,8 +84,8 @@ Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
   return k;
 }
 
-Result<LoadedKernel> load_bzimage(std::span<const uint8_t> image,
-                                  const GuestMemory& mem) {
+// The bzImage's setup header, if it has one we can enter in 64-bit mode.
+Result<setup_header> bzimage_header(std::span<const uint8_t> image) {
   setup_header hdr;
   if (!read_at(image, kSetupHeaderOffset, &hdr) || hdr.header != kHdrSMagic) {
     return Error("not a Linux kernel (neither an ELF vmlinux nor a bzImage)");
@@ -87,6 +94,12 @@ Result<LoadedKernel> load_bzimage(std::span<const uint8_t> image,
     return Error("bzImage has no 64-bit entry point (boot protocol " +
                  hex(hdr.version) + ")");
   }
+  return hdr;
+}
+
+Result<LoadedKernel> load_bzimage(std::span<const uint8_t> image,
+                                  const GuestMemory& mem) {
+  setup_header hdr = VMRUN_TRY(bzimage_header(image));
   uint64_t setup_sects = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
   uint64_t kernel_offset = (setup_sects + 1) * 512;
   if (kernel_offset >= image.size()) return Error("bzImage is truncated");
@@ -116,19 +129,12 @@ Result<void> check_kernel_file(const std::string& path) {
   ssize_t n = pread(fd.get(), head, sizeof head, 0);
   if (n < 0) return Error::from_errno("read kernel " + path);
   std::span<const uint8_t> image(head, static_cast<size_t>(n));
+  const std::string where = "kernel " + path;
   if (is_elf(image)) {
-    Elf64_Ehdr eh;
-    if (read_at(image, 0, &eh) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
-        eh.e_machine == EM_X86_64 && eh.e_type == ET_EXEC) {
-      return ok();
-    }
-    return Error("kernel " + path + ": not an x86-64 executable ELF (vmlinux)");
+    if (auto r = check_elf_header(image); !r) return r.error().context(where);
+    return ok();
   }
-  setup_header hdr;
-  if (!read_at(image, kSetupHeaderOffset, &hdr) || hdr.header != kHdrSMagic) {
-    return Error("kernel " + path +
-                 ": not a Linux kernel (neither an ELF vmlinux nor a bzImage)");
-  }
+  if (auto r = bzimage_header(image); !r) return r.error().context(where);
   return ok();
 }
 

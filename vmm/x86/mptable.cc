@@ -21,8 +21,10 @@ class Writer {
   void u8(uint8_t v) { bytes_.push_back(v); }
   void u16(uint16_t v) { raw(&v, 2); }
   void u32(uint32_t v) { raw(&v, 4); }
+  // A fixed-width text field, padded with spaces.
   void str(const char* s, size_t n) {
-    for (size_t i = 0; i < n; ++i) u8(s[i] ? static_cast<uint8_t>(s[i]) : ' ');
+    size_t len = strnlen(s, n);
+    for (size_t i = 0; i < n; ++i) u8(i < len ? static_cast<uint8_t>(s[i]) : ' ');
   }
   void raw(const void* p, size_t n) {
     auto* b = static_cast<const uint8_t*>(p);

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# images/lib/initramfs.sh -- sourced by the initramfs builders (guest and lab).
+
+# stage_base STAGE: the skeleton of every initramfs here: the usual mount
+# points and /bin/busybox with a symlink per applet, so a shell and the
+# common tools are there for debugging and for scripts.
+stage_base() {
+    local stage=$1 applet
+    mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,root,etc,tmp}
+    chmod 1777 "$stage/tmp"
+    chmod 0700 "$stage/root"
+    cp /bin/busybox "$stage/bin/busybox"
+    while IFS= read -r applet; do        # e.g. "usr/bin/head"
+        [[ -e $stage/$applet ]] && continue
+        mkdir -p "$stage/${applet%/*}"
+        ln -s /bin/busybox "$stage/$applet"
+    done < <(/bin/busybox --list-full)
+}
+
+# pack_cpio STAGE OUT: write STAGE as an uncompressed newc archive. Not
+# compressed on purpose: under emulation the kernel copies an uncompressed
+# archive much faster than it inflates a compressed one. Sorted names and
+# owner 0:0 (no root needed) keep the archive the same from run to run.
+pack_cpio() {
+    local stage=$1 out=$2
+    (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+        cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$out.tmp"
+    mv "$out.tmp" "$out"
+}
+
+# needs_rebuild OUT INPUT...: true when OUT is missing or an INPUT is newer.
+needs_rebuild() {
+    local out=$1 input
+    shift
+    [[ -e $out ]] || return 0
+    for input in "$@"; do
+        [[ $input -nt $out ]] && return 0
+    done
+    return 1
+}

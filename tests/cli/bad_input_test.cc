@@ -1,0 +1,309 @@
+// Bad input to the real vmrun binary: each case must exit 125 with exactly
+// one "vmrun: ..." line on stderr, nothing on stdout, and return at once
+// (no guest ever starts). Runs on any host, with or without usable KVM.
+#include <elf.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDeadline = std::chrono::seconds(20);  // hang guard only
+constexpr double kQuickSeconds = 5.0;                 // "returns at once"
+
+struct Outcome {
+  int exit_code = -1;  // -1: killed by a signal or timed out
+  std::string out, err;
+  double seconds = 0;
+  bool timed_out = false;
+};
+
+// Runs vmrun with args; stdin is /dev/null, stdout and stderr are captured
+// separately. The environment is ours minus VMRUN_SKIP_HOST_CHECK.
+Outcome run_vmrun(const std::vector<std::string>& args) {
+  Outcome o;
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return o;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+
+  std::vector<std::string> argv_s = {VMRUN_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "VMRUN_SKIP_HOST_CHECK=", 22) != 0) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
+
+  auto start = Clock::now();
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, VMRUN_BINARY, &actions, nullptr, argv.data(),
+                       envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << VMRUN_BINARY << ": " << std::strerror(rc);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    return o;
+  }
+
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&o.out, &o.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        start + kDeadline - Clock::now());
+    if (left.count() <= 0) {
+      o.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
+  return o;
+}
+
+std::string describe(const Outcome& o) {
+  std::ostringstream s;
+  s << "exit " << o.exit_code << (o.timed_out ? " (timed out)" : "") << " after "
+    << o.seconds << " s\nstdout: [" << o.out << "]\nstderr: [" << o.err << "]";
+  return s.str();
+}
+
+// The contract for every bad input; `mentions` must appear in the message.
+void expect_usage_failure(const Outcome& o, const std::string& mentions) {
+  SCOPED_TRACE(describe(o));
+  EXPECT_FALSE(o.timed_out);
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err.rfind("vmrun: ", 0), 0u) << "stderr must start with 'vmrun: '";
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1)
+      << "stderr must be exactly one line";
+  EXPECT_FALSE(o.err.empty() || o.err.back() != '\n') << "line must end in \\n";
+  EXPECT_NE(o.err.find(mentions), std::string::npos)
+      << "message should mention '" << mentions << "'";
+  EXPECT_LT(o.seconds, kQuickSeconds) << "took too long: did a guest start?";
+}
+
+// Does this host's KVM look able to boot Linux (same test as vmrun's)?
+bool host_kvm_can_boot_linux() {
+  if (fs::exists("/sys/module/kvm_pvm")) return false;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w) {
+      if (w == "vmx" || w == "svm") return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vmrun_bad_input.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    kernel_ = dir_ + "/vmlinux";
+    write_tiny_vmlinux(kernel_);
+    initrd_ = dir_ + "/initramfs.cpio";
+    std::ofstream(initrd_).close();
+    text_ = dir_ + "/notes.txt";
+    std::ofstream(text_) << "this is a text file, not a kernel\n";
+    fake_kvm_ = dir_ + "/kvm";
+    std::ofstream(fake_kvm_).close();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Just enough ELF for vmrun's format check: a 64-bit x86-64 executable
+  // with one PT_LOAD at 16 MiB holding a hlt loop.
+  static void write_tiny_vmlinux(const std::string& path) {
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_EXEC;
+    eh.e_machine = EM_X86_64;
+    eh.e_version = EV_CURRENT;
+    eh.e_entry = 0x1000000;
+    eh.e_phoff = sizeof eh;
+    eh.e_ehsize = sizeof eh;
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 1;
+    Elf64_Phdr ph{};
+    ph.p_type = PT_LOAD;
+    ph.p_offset = 0x1000;
+    ph.p_paddr = ph.p_vaddr = 0x1000000;
+    ph.p_filesz = ph.p_memsz = 3;
+    std::vector<char> file(0x1003, 0);
+    std::memcpy(file.data(), &eh, sizeof eh);
+    std::memcpy(file.data() + sizeof eh, &ph, sizeof ph);
+    const char code[] = {'\xf4', '\xeb', '\xfd'};  // hlt; jmp .-1
+    std::memcpy(file.data() + 0x1000, code, 3);
+    std::ofstream(path, std::ios::binary).write(file.data(), file.size());
+  }
+
+  // Valid kernel and initrd, plus extra args.
+  std::vector<std::string> with_images(std::vector<std::string> extra) const {
+    std::vector<std::string> args = {"-k", kernel_, "-i", initrd_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  std::string dir_, kernel_, initrd_, text_, fake_kvm_;
+};
+
+TEST_F(BadInputTest, MissingKernel) {
+  std::string missing = dir_ + "/no-such-vmlinux";
+  expect_usage_failure(run_vmrun({"-k", missing, "-i", initrd_, "--", "true"}),
+                       missing);
+}
+
+TEST_F(BadInputTest, UnreadableKernel) {
+  if (geteuid() == 0) {
+    GTEST_SKIP() << "running as root, which can read a mode-000 file anyway";
+  }
+  ASSERT_EQ(chmod(kernel_.c_str(), 0), 0);
+  expect_usage_failure(run_vmrun(with_images({"--", "true"})), "not readable");
+}
+
+TEST_F(BadInputTest, KernelThatIsNotAKernel) {
+  expect_usage_failure(run_vmrun({"-k", text_, "-i", initrd_, "--", "true"}),
+                       "not a Linux kernel");
+}
+
+TEST_F(BadInputTest, KernelIsADirectory) {
+  Outcome o = run_vmrun({"-k", dir_, "-i", initrd_, "--", "true"});
+  expect_usage_failure(o, dir_);
+}
+
+TEST_F(BadInputTest, MissingInitrd) {
+  std::string missing = dir_ + "/no-such-initrd";
+  expect_usage_failure(run_vmrun({"-k", kernel_, "-i", missing}), missing);
+}
+
+TEST_F(BadInputTest, MemoryTooSmall) {
+  expect_usage_failure(run_vmrun(with_images({"-m", "1"})), "too small");
+}
+
+TEST_F(BadInputTest, MemoryMoreThanTheHostHas) {
+  expect_usage_failure(run_vmrun(with_images({"-m", "99999999"})), "RAM");
+}
+
+TEST_F(BadInputTest, ZeroCpus) {
+  expect_usage_failure(run_vmrun(with_images({"-c", "0"})), "cpus");
+}
+
+TEST_F(BadInputTest, UnknownFlag) {
+  expect_usage_failure(run_vmrun(with_images({"--frobnicate"})), "frobnicate");
+}
+
+// `vmrun uname` must be refused, not run a shell. (/nonexistent KVM device:
+// should the argument be accepted, no guest can start on any host.)
+TEST_F(BadInputTest, CommandWithoutDashDash) {
+  expect_usage_failure(
+      run_vmrun(with_images({"--kvm-device", "/nonexistent", "uname"})), "--");
+}
+
+TEST_F(BadInputTest, MissingKvmDevice) {
+  expect_usage_failure(
+      run_vmrun(with_images({"--kvm-device", "/nonexistent", "--", "true"})),
+      "KVM");
+}
+
+// The kernel's format is checked before anything about KVM, so a bad kernel
+// is reported as such even on a host without KVM.
+TEST_F(BadInputTest, KernelFormatIsCheckedBeforeKvm) {
+  expect_usage_failure(run_vmrun({"-k", text_, "-i", initrd_, "--kvm-device",
+                                  "/nonexistent", "--", "true"}),
+                       "not a Linux kernel");
+}
+
+TEST_F(BadInputTest, HostWhoseKvmCannotBootLinux) {
+  if (host_kvm_can_boot_linux()) {
+    GTEST_SKIP() << "this host's KVM can boot Linux (vmx/svm and no kvm_pvm); "
+                    "the refusal is only seen on a PVM or flagless host";
+  }
+  // The KVM device only has to exist and be accessible: the host check
+  // comes before it is opened.
+  expect_usage_failure(
+      run_vmrun(with_images({"--kvm-device", fake_kvm_, "--", "true"})),
+      "tests/lab/run");
+}
+
+TEST_F(BadInputTest, HelpGoesToStdoutAndExitsZero) {
+  Outcome o = run_vmrun({"--help"});
+  SCOPED_TRACE(describe(o));
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_NE(o.out.find("usage: vmrun"), std::string::npos);
+  EXPECT_NE(o.out.find("--kernel"), std::string::npos);
+  EXPECT_EQ(o.err, "");
+  EXPECT_LT(o.seconds, kQuickSeconds);
+}
+
+TEST_F(BadInputTest, VersionGoesToStdoutAndExitsZero) {
+  Outcome o = run_vmrun({"--version"});
+  SCOPED_TRACE(describe(o));
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.out.rfind("vmrun ", 0), 0u);
+  EXPECT_EQ(o.err, "");
+}
+
+}  // namespace
