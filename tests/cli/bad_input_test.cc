@@ -4,12 +4,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,98 +17,24 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "tests/support/subprocess.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
-constexpr auto kDeadline = std::chrono::seconds(20);  // hang guard only
+constexpr double kDeadlineSeconds = 20;  // hang guard only
 constexpr double kQuickSeconds = 5.0;                 // "returns at once"
 
-struct Outcome {
-  int exit_code = -1;  // -1: killed by a signal or timed out
-  std::string out, err;
-  double seconds = 0;
-  bool timed_out = false;
-};
+using Outcome = vmrun::testing::RunResult;
 
-// Runs vmrun with args; stdin is /dev/null, stdout and stderr are captured
-// separately. The environment is ours minus VMRUN_SKIP_HOST_CHECK.
+// Runs vmrun with args and no input. VMRUN_SKIP_HOST_CHECK is removed from
+// the environment: the checks under test must run.
 Outcome run_vmrun(const std::vector<std::string>& args) {
-  Outcome o;
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe: " << std::strerror(errno);
-    return o;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-
-  std::vector<std::string> argv_s = {VMRUN_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "VMRUN_SKIP_HOST_CHECK=", 22) != 0) envp.push_back(*e);
-  }
-  envp.push_back(nullptr);
-
-  auto start = Clock::now();
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, VMRUN_BINARY, &actions, nullptr, argv.data(),
-                       envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) {
-    ADD_FAILURE() << "posix_spawn " << VMRUN_BINARY << ": " << std::strerror(rc);
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    return o;
-  }
-
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&o.out, &o.err};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        start + kDeadline - Clock::now());
-    if (left.count() <= 0) {
-      o.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) {
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  return o;
+  unsetenv("VMRUN_SKIP_HOST_CHECK");
+  std::vector<std::string> argv{VMRUN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return vmrun::testing::run_program(argv, "", kDeadlineSeconds);
 }
 
 std::string describe(const Outcome& o) {
