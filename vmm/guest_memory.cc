@@ -3,6 +3,7 @@
 #include "vmm/hex.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -35,6 +36,15 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(
 }
 
 GuestMemory::~GuestMemory() { munmap(base_, mapping_size_); }
+
+uint64_t GuestMemory::resident_bytes() const {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> pages((mapping_size_ + page - 1) / page);
+  if (mincore(base_, mapping_size_, pages.data()) != 0) return 0;
+  uint64_t resident = 0;
+  for (unsigned char p : pages) resident += (p & 1) ? page : 0;
+  return resident;
+}
 
 Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa,
                                               uint64_t len) const {

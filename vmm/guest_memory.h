@@ -29,6 +29,8 @@ class GuestMemory {
   GuestMemory& operator=(const GuestMemory&) = delete;
 
   const std::vector<MemoryRegion>& regions() const { return regions_; }
+  // Bytes of guest RAM the guest (or the loader) has touched so far.
+  uint64_t resident_bytes() const;
   uint64_t total_size() const { return mapping_size_; }
 
   // The host view of [gpa, gpa + len), which must lie inside one region.

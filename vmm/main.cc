@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -53,6 +54,7 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
   signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill the VMM
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = vmrun::parse_cli(args, {default_image_dir(), host_mem_mib()});
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto vm = vmrun::Vm::create(config, STDOUT_FILENO, STDIN_FILENO);
+  auto vm = vmrun::Vm::create(config, STDOUT_FILENO, STDIN_FILENO, started);
   if (!vm) return fail(vm.error().message());
   vmrun::VmStop stop = (*vm)->run();
   vm.value().reset();  // stop and join every vCPU before reporting

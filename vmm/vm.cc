@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,8 +63,9 @@ Vm::Vm(const VmConfig& config, Kvm kvm, VmFd vm, int console_fd, int input_fd)
 
 Vm::~Vm() { stop_vcpus(); }
 
-Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, int console_fd,
-                                       int input_fd) {
+Result<std::unique_ptr<Vm>> Vm::create(
+    const VmConfig& config, int console_fd, int input_fd,
+    std::chrono::steady_clock::time_point started) {
   Kvm kvm = VMRUN_TRY(Kvm::open(config.kvm_device));
   int max_cpus = std::min(kvm.max_vcpus(), x86::kMaxMpCpus);
   if (config.cpus > max_cpus) {
@@ -74,6 +76,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, int console_fd,
   VmFd vmfd = VMRUN_TRY(kvm.create_vm());
   std::unique_ptr<Vm> vm(
       new Vm(config, std::move(kvm), std::move(vmfd), console_fd, input_fd));
+  vm->started_ = started;
   // The order matters to KVM: the TSS and irqchip before any vCPU exists.
   VMRUN_TRY(vm->vm_.set_tss_addr(x86::kTssAddr));
   if (vm->vm_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR)) {
@@ -148,8 +151,9 @@ Result<void> Vm::setup_devices() {
                         devices::CmosRtc::kPort, devices::CmosRtc::kSize));
   int ready_fd = ready_event_.get();
   VMRUN_TRY(pio_.insert(
-      std::make_shared<devices::ExitPort>([stop, ready_fd](devices::JobStatus s) {
+      std::make_shared<devices::ExitPort>([this, stop, ready_fd](devices::JobStatus s) {
         if (s.kind == devices::JobEnd::kInitReady) {
+          spdlog::info("boot: guest init up at {:.1f} ms", ms_since_start());
           uint64_t one = 1;
           [[maybe_unused]] ssize_t n = ::write(ready_fd, &one, sizeof one);
           return;
@@ -195,8 +199,26 @@ void Vm::pump_console_input() {
   uart_->input(std::span(buf, static_cast<size_t>(n)));
 }
 
+double Vm::ms_since_start() const {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - started_)
+      .count();
+}
+
+void Vm::log_resources() const {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  const double guest_mib =
+      static_cast<double>(memory_->resident_bytes()) / (1024.0 * 1024.0);
+  spdlog::info("memory: peak RSS {:.1f} MiB, guest RAM touched {:.1f} MiB, "
+               "vmrun's own {:.1f} MiB",
+               peak_mib, guest_mib, peak_mib - guest_mib);
+}
+
 VmStop Vm::run() {
   VcpuThread::install_kick_handler();
+  spdlog::info("boot: entering the guest at {:.1f} ms", ms_since_start());
   for (auto& v : vcpus_) v->start(pio_, mmio_, stop_);
 
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
@@ -257,6 +279,8 @@ VmStop Vm::run() {
     }
   }
   stop_vcpus();
+  spdlog::info("boot: guest stopped at {:.1f} ms", ms_since_start());
+  if (spdlog::should_log(spdlog::level::info)) log_resources();
   VmStop result = *stop_.result();
   // A panic usually ends in a reset or triple fault: name it as a panic.
   if ((result.reason == StopReason::kTripleFault ||

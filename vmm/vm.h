@@ -4,6 +4,7 @@
 // everything down in reverse.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -22,8 +23,11 @@ namespace vmrun {
 class Vm {
  public:
   // `console_fd` receives the guest console; `input_fd` (or -1) feeds it.
-  static Result<std::unique_ptr<Vm>> create(const VmConfig& config,
-                                            int console_fd, int input_fd);
+  // `started` is when vmrun started: boot milestones are logged (at info
+  // level) relative to it, for docs/benchmarks.md.
+  static Result<std::unique_ptr<Vm>> create(
+      const VmConfig& config, int console_fd, int input_fd,
+      std::chrono::steady_clock::time_point started);
   ~Vm();
 
   // Runs until the guest reports, resets, fails, or the timeout passes.
@@ -37,11 +41,14 @@ class Vm {
   Result<void> setup_vcpus();
   void pump_console_input();
   void stop_vcpus();
+  double ms_since_start() const;
+  void log_resources() const;
 
   VmConfig config_;
   Kvm kvm_;
   VmFd vm_;
   int input_fd_;
+  std::chrono::steady_clock::time_point started_;
   bool input_open_ = true;
   uint64_t entry_ = 0;
   std::unique_ptr<GuestMemory> memory_;
