@@ -21,11 +21,16 @@ stage_base() {
 # compressed on purpose: under emulation the kernel copies an uncompressed
 # archive much faster than it inflates a compressed one. Sorted names and
 # owner 0:0 (no root needed) keep the archive the same from run to run.
+# Written to a temp file and renamed: a concurrent reader (another lab run)
+# never sees half an archive.
 pack_cpio() {
-    local stage=$1 out=$2
+    local stage=$1 out=$2 tmp
+    tmp=$(mktemp "$out.XXXXXX")
     (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
-        cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$out.tmp"
-    mv "$out.tmp" "$out"
+        cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp" ||
+        { rm -f "$tmp"; return 1; }
+    chmod 0644 "$tmp"
+    mv "$tmp" "$out"
 }
 
 # needs_rebuild OUT INPUT...: true when OUT is missing or an INPUT is newer.

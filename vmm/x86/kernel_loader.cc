@@ -22,18 +22,58 @@ constexpr uint16_t kXlfKernel64 = 0x0001;
 constexpr uint64_t kStartup64Offset = 0x200;
 constexpr uint64_t kMaxElfSegments = 64;
 
+class SpanReader : public ImageReader {
+ public:
+  explicit SpanReader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  uint64_t size() const override { return bytes_.size(); }
+  Result<void> read(uint64_t offset, std::span<uint8_t> out) const override {
+    if (!out.empty()) std::memcpy(out.data(), bytes_.data() + offset, out.size());
+    return ok();
+  }
+
+ private:
+  std::span<const uint8_t> bytes_;
+};
+
+class FileReader : public ImageReader {
+ public:
+  FileReader(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  uint64_t size() const override { return size_; }
+  Result<void> read(uint64_t offset, std::span<uint8_t> out) const override {
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = pread(fd_, out.data() + done, out.size() - done,
+                        static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::from_errno("read");
+      if (n == 0) return Error("file shrank while being read");
+      done += static_cast<size_t>(n);
+    }
+    return ok();
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+};
+
+bool in_file(const ImageReader& image, uint64_t offset, uint64_t len) {
+  return offset <= image.size() && len <= image.size() - offset;
+}
+
+// Reads a struct at `offset`; false if the file is too short or unreadable.
 template <class T>
-bool read_at(std::span<const uint8_t> file, uint64_t offset, T* out) {
-  if (offset > file.size() || sizeof(T) > file.size() - offset) return false;
-  std::memcpy(out, file.data() + offset, sizeof(T));
-  return true;
+bool read_at(const ImageReader& image, uint64_t offset, T* out) {
+  if (!in_file(image, offset, sizeof(T))) return false;
+  return image.read(offset, {reinterpret_cast<uint8_t*>(out), sizeof(T)}).ok();
 }
 
-bool is_elf(std::span<const uint8_t> image) {
-  return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
+bool is_elf(const ImageReader& image) {
+  unsigned char ident[SELFMAG];
+  return read_at(image, 0, &ident) && std::memcmp(ident, ELFMAG, SELFMAG) == 0;
 }
 
-Result<void> check_elf_header(std::span<const uint8_t> image) {
+Result<void> check_elf_header(const ImageReader& image) {
   Elf64_Ehdr eh;
   if (!read_at(image, 0, &eh) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
       eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC) {
@@ -42,7 +82,7 @@ Result<void> check_elf_header(std::span<const uint8_t> image) {
   return ok();
 }
 
-Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
+Result<LoadedKernel> load_elf(const ImageReader& image,
                               const GuestMemory& mem) {
   VMRUN_TRY(check_elf_header(image));
   Elf64_Ehdr eh;
@@ -60,14 +100,13 @@ Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
                    " is past the end of the file");
     }
     if (ph.p_type != PT_LOAD) continue;
-    if (ph.p_filesz > ph.p_memsz || ph.p_offset > image.size() ||
-        ph.p_filesz > image.size() - ph.p_offset) {
+    if (ph.p_filesz > ph.p_memsz || !in_file(image, ph.p_offset, ph.p_filesz)) {
       return Error("ELF kernel: segment " + std::to_string(i) +
                    " lies outside the file");
     }
     auto dst = VMRUN_TRY_CTX(mem.slice(ph.p_paddr, ph.p_memsz),
                              "ELF kernel segment at " + hex(ph.p_paddr));
-    std::memcpy(dst.data(), image.data() + ph.p_offset, ph.p_filesz);
+    VMRUN_TRY(image.read(ph.p_offset, dst.first(ph.p_filesz)));
     std::memset(dst.data() + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
     k.end = std::max(k.end, ph.p_paddr + ph.p_memsz);
     // The entry may be given as a virtual address; translate it through
@@ -85,7 +124,7 @@ Result<LoadedKernel> load_elf(std::span<const uint8_t> image,
 }
 
 // The bzImage's setup header, if it has one we can enter in 64-bit mode.
-Result<setup_header> bzimage_header(std::span<const uint8_t> image) {
+Result<setup_header> bzimage_header(const ImageReader& image) {
   setup_header hdr;
   if (!read_at(image, kSetupHeaderOffset, &hdr) || hdr.header != kHdrSMagic) {
     return Error("not a Linux kernel (neither an ELF vmlinux nor a bzImage)");
@@ -97,7 +136,7 @@ Result<setup_header> bzimage_header(std::span<const uint8_t> image) {
   return hdr;
 }
 
-Result<LoadedKernel> load_bzimage(std::span<const uint8_t> image,
+Result<LoadedKernel> load_bzimage(const ImageReader& image,
                                   const GuestMemory& mem) {
   setup_header hdr = VMRUN_TRY(bzimage_header(image));
   uint64_t setup_sects = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
@@ -109,26 +148,31 @@ Result<LoadedKernel> load_bzimage(std::span<const uint8_t> image,
   VMRUN_TRY_CTX(mem.slice(kHighMemAddr, footprint),
                 "bzImage needs " + std::to_string(footprint >> 20) +
                     " MiB above 1 MiB");
-  VMRUN_TRY(mem.write(kHighMemAddr, image.subspan(kernel_offset)));
+  auto dst = VMRUN_TRY(mem.slice(kHighMemAddr, kernel_size));
+  VMRUN_TRY(image.read(kernel_offset, dst));
   return LoadedKernel{kHighMemAddr + kStartup64Offset, kHighMemAddr + footprint,
                       hdr, hdr.initrd_addr_max};
 }
 
 }  // namespace
 
-Result<LoadedKernel> load_kernel(std::span<const uint8_t> image,
+Result<LoadedKernel> load_kernel(const ImageReader& image,
                                  const GuestMemory& mem) {
   if (is_elf(image)) return load_elf(image, mem);
   return load_bzimage(image, mem);
 }
 
+Result<LoadedKernel> load_kernel(std::span<const uint8_t> image,
+                                 const GuestMemory& mem) {
+  return load_kernel(SpanReader(image), mem);
+}
+
 Result<void> check_kernel_file(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Error::from_errno("cannot open kernel " + path);
-  uint8_t head[4096] = {};
-  ssize_t n = pread(fd.get(), head, sizeof head, 0);
-  if (n < 0) return Error::from_errno("read kernel " + path);
-  std::span<const uint8_t> image(head, static_cast<size_t>(n));
+  struct stat st;
+  if (fstat(fd.get(), &st) < 0) return Error::from_errno("stat " + path);
+  FileReader image(fd.get(), static_cast<uint64_t>(st.st_size));
   const std::string where = "kernel " + path;
   if (is_elf(image)) {
     if (auto r = check_elf_header(image); !r) return r.error().context(where);
@@ -147,11 +191,7 @@ Result<LoadedKernel> load_kernel_file(const std::string& path,
   if (!S_ISREG(st.st_mode) || st.st_size == 0) {
     return Error("kernel " + path + " is not a regular, non-empty file");
   }
-  size_t size = static_cast<size_t>(st.st_size);
-  void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (p == MAP_FAILED) return Error::from_errno("mmap " + path);
-  auto loaded = load_kernel({static_cast<const uint8_t*>(p), size}, mem);
-  munmap(p, size);
+  auto loaded = load_kernel(FileReader(fd.get(), static_cast<uint64_t>(st.st_size)), mem);
   if (!loaded) return loaded.error().context("kernel " + path);
   return loaded;
 }

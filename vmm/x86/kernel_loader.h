@@ -23,7 +23,18 @@ struct LoadedKernel {
   uint64_t initrd_addr_max;            // highest byte an initrd may use
 };
 
-// Loads `image` (the whole file) into `mem`.
+// Where the image's bytes come from: memory (tests, fuzzing) or a file.
+class ImageReader {
+ public:
+  virtual ~ImageReader() = default;
+  virtual uint64_t size() const = 0;
+  // Reads exactly out.size() bytes at offset; the caller checks the range.
+  virtual Result<void> read(uint64_t offset, std::span<uint8_t> out) const = 0;
+};
+
+Result<LoadedKernel> load_kernel(const ImageReader& image,
+                                 const GuestMemory& mem);
+// Loads `image` (the whole file, in memory) into `mem`.
 Result<LoadedKernel> load_kernel(std::span<const uint8_t> image,
                                  const GuestMemory& mem);
 
@@ -31,8 +42,8 @@ Result<LoadedKernel> load_kernel(std::span<const uint8_t> image,
 // without loading it, so bad input fails before any VM exists.
 Result<void> check_kernel_file(const std::string& path);
 
-// Maps the file at `path` read-only, loads it and unmaps it, so the kernel
-// file does not stay resident after boot.
+// Reads the file at `path` straight into guest memory (pread): no copy of
+// the kernel stays in, or ever passes through, vmrun's own memory.
 Result<LoadedKernel> load_kernel_file(const std::string& path,
                                       const GuestMemory& mem);
 
