@@ -115,11 +115,56 @@ TEST(I8042Test, OtherWritesDoNotReset) {
   EXPECT_EQ(resets, 0);
 }
 
+uint8_t read_port(I8042& kbd, uint64_t offset) {
+  uint8_t b = 0xaa;
+  kbd.read(offset, std::span(&b, 1));
+  return b;
+}
+
+void write_port(I8042& kbd, uint64_t offset, uint8_t value) {
+  kbd.write(offset, std::span(&value, 1));
+}
+
 TEST(I8042Test, StatusReadsEmptyAndReady) {
   I8042 kbd([] {});
-  uint8_t status = 0xaa;
-  kbd.read(4, std::span(&status, 1));
-  EXPECT_EQ(status, 0x00);  // no output pending, input buffer free
+  // No output pending (bit 0), input buffer free (bit 1): the kernel's
+  // reset path never waits. System flag (bit 2): self-test passed.
+  EXPECT_EQ(read_port(kbd, 4), 0x04);
+}
+
+// Linux's probe reads the command byte (CTR); unanswered, it waits seconds.
+TEST(I8042Test, CommandByteCanBeReadAndWritten) {
+  I8042 kbd([] {});
+  write_port(kbd, 4, 0x20);
+  EXPECT_EQ(read_port(kbd, 4) & 0x01, 0x01) << "output buffer full";
+  const uint8_t ctr = read_port(kbd, 0);
+  EXPECT_EQ(read_port(kbd, 4) & 0x01, 0x00) << "read drains it";
+  write_port(kbd, 4, 0x60);
+  write_port(kbd, 0, static_cast<uint8_t>(ctr ^ 0x03));
+  write_port(kbd, 4, 0x20);
+  EXPECT_EQ(read_port(kbd, 0), ctr ^ 0x03);
+}
+
+TEST(I8042Test, SelfTestsPassAndAuxIsAbsent) {
+  I8042 kbd([] {});
+  write_port(kbd, 4, 0xaa);
+  EXPECT_EQ(read_port(kbd, 0), 0x55);
+  write_port(kbd, 4, 0xab);
+  EXPECT_EQ(read_port(kbd, 0), 0x00);
+  write_port(kbd, 4, 0xa9);
+  EXPECT_NE(read_port(kbd, 0), 0x00) << "aux interface test must not pass";
+}
+
+TEST(I8042Test, HostileGuestCannotGrowTheOutputQueue) {
+  I8042 kbd([] {});
+  for (int i = 0; i < 100000; ++i) write_port(kbd, 4, 0xaa);
+  int bytes = 0;
+  while ((read_port(kbd, 4) & 0x01) && bytes < 100000) {
+    read_port(kbd, 0);
+    ++bytes;
+  }
+  EXPECT_LE(bytes, 16);
+  EXPECT_GT(bytes, 0);
 }
 
 // ---- CmosRtc ----
