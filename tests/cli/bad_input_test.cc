@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "tests/support/subprocess.h"
+#include "vmm/host_check.h"
+
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -26,7 +29,7 @@ namespace fs = std::filesystem;
 constexpr double kDeadlineSeconds = 20;  // hang guard only
 constexpr double kQuickSeconds = 5.0;                 // "returns at once"
 
-using Outcome = vmrun::testing::RunResult;
+using Outcome = vmrun::test_support::RunResult;
 
 // Runs vmrun with args and no input. VMRUN_SKIP_HOST_CHECK is removed from
 // the environment: the checks under test must run.
@@ -34,7 +37,7 @@ Outcome run_vmrun(const std::vector<std::string>& args) {
   unsetenv("VMRUN_SKIP_HOST_CHECK");
   std::vector<std::string> argv{VMRUN_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return vmrun::testing::run_program(argv, "", kDeadlineSeconds);
+  return vmrun::test_support::run_program(argv, "", kDeadlineSeconds);
 }
 
 std::string describe(const Outcome& o) {
@@ -59,29 +62,14 @@ void expect_usage_failure(const Outcome& o, const std::string& mentions) {
   EXPECT_LT(o.seconds, kQuickSeconds) << "took too long: did a guest start?";
 }
 
-// Does this host's KVM look able to boot Linux (same test as vmrun's)?
-bool host_kvm_can_boot_linux() {
-  if (fs::exists("/sys/module/kvm_pvm")) return false;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream words(line);
-    std::string w;
-    while (words >> w) {
-      if (w == "vmx" || w == "svm") return true;
-    }
-    return false;
-  }
-  return false;
-}
+// Does this host's KVM look able to boot Linux (vmrun's own check)?
+bool host_kvm_can_boot_linux() { return vmrun::check_host_can_boot_linux().ok(); }
 
 class BadInputTest : public ::testing::Test {
  protected:
+  vmrun::test_support::TempDir tmp_;
   void SetUp() override {
-    char tmpl[] = "/tmp/vmrun_bad_input.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     kernel_ = dir_ + "/vmlinux";
     write_tiny_vmlinux(kernel_);
     initrd_ = dir_ + "/initramfs.cpio";
@@ -91,7 +79,6 @@ class BadInputTest : public ::testing::Test {
     fake_kvm_ = dir_ + "/kvm";
     std::ofstream(fake_kvm_).close();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Just enough ELF for vmrun's format check: a 64-bit x86-64 executable
   // with one PT_LOAD at 16 MiB holding a hlt loop.

@@ -12,9 +12,9 @@
 
 namespace {
 
-using vmrun::testing::count_lines;
-using vmrun::testing::run_program;
-using vmrun::testing::RunResult;
+using vmrun::test_support::count_lines;
+using vmrun::test_support::run_program;
+using vmrun::test_support::RunResult;
 
 // Even in the lab a boot takes well under a minute; a run that takes this
 // long has hung, which is itself a failure ("vmrun never hangs").

@@ -12,7 +12,7 @@
 
 extern char** environ;
 
-namespace vmrun::testing {
+namespace vmrun::test_support {
 namespace {
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -112,4 +112,4 @@ int count_lines(const std::string& text) {
   return n;
 }
 
-}  // namespace vmrun::testing
+}  // namespace vmrun::test_support

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace vmrun::testing {
+namespace vmrun::test_support {
 
 struct RunResult {
   int exit_code = -1;      // -1 if killed by a signal or by the time limit
@@ -23,4 +23,4 @@ RunResult run_program(const std::vector<std::string>& argv,
 // Number of lines in `text` (a last line without '\n' counts).
 int count_lines(const std::string& text);
 
-}  // namespace vmrun::testing
+}  // namespace vmrun::test_support

@@ -11,6 +11,8 @@
 
 #include "vmm/cli.h"
 
+#include "tests/support/temp_dir.h"
+
 namespace vmrun {
 namespace {
 
@@ -21,10 +23,9 @@ constexpr uint64_t kHostMemMib = 8192;
 
 class CliTest : public ::testing::Test {
  protected:
+  vmrun::test_support::TempDir tmp_;
   void SetUp() override {
-    char tmpl[] = "/tmp/cli_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     images_ = dir_ + "/images";
     fs::create_directories(images_);
     touch(images_ + "/vmlinux");
@@ -33,7 +34,6 @@ class CliTest : public ::testing::Test {
     touch(dir_ + "/other-initrd");
     fs::create_directories(dir_ + "/empty");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   static void touch(const std::string& path) { std::ofstream(path) << "x"; }
 

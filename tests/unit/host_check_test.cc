@@ -8,6 +8,8 @@
 
 #include "vmm/host_check.h"
 
+#include "tests/support/temp_dir.h"
+
 namespace vmrun {
 namespace {
 
@@ -24,15 +26,13 @@ constexpr const char* kBaseFlags =
 
 class HostCheckTest : public ::testing::Test {
  protected:
+  vmrun::test_support::TempDir tmp_;
   void SetUp() override {
-    char tmpl[] = "/tmp/host_check_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     paths_.cpuinfo = dir_ + "/cpuinfo";
     paths_.modules = dir_ + "/module";
     fs::create_directories(paths_.modules + "/kvm");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void write_cpuinfo(const std::string& extra_flags, int cpus = 2) {
     std::ofstream out(paths_.cpuinfo);

@@ -18,6 +18,8 @@
 #include "vmm/guest_memory.h"
 #include "vmm/x86/kernel_loader.h"
 
+#include "tests/support/temp_dir.h"
+
 namespace vmrun::x86 {
 namespace {
 
@@ -175,16 +177,14 @@ TEST(ElfLoaderTest, NonLoadSegmentsAreIgnored) {
 }
 
 TEST(ElfLoaderTest, LoadsFromFile) {
-  char dir[] = "/tmp/kernel_loader_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/vmlinux";
+  vmrun::test_support::TempDir dir;
+  std::string path = dir.path() + "/vmlinux";
   Bytes image = ElfImage().build();
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(image.data()), image.size());
   auto mem = guest();
   auto k = load_kernel_file(path, *mem);
   EXPECT_TRUE(k.ok()) << k.error().message();
-  std::filesystem::remove_all(dir);
 }
 
 // Each hostile ELF is the valid image with one thing broken.
