@@ -14,9 +14,9 @@ namespace {
 
 constexpr uint64_t kMinMemMib = 64;  // a Debian kernel and its initramfs
 constexpr const char* kUsage =
-    "usage: vmrun [OPTIONS] [-- COMMAND [ARGS...]]\n"
-    "Boots a small VM, runs COMMAND in it (a shell if none) and exits with\n"
-    "its status.\n";
+    "usage: vmrun [OPTIONS] [JOB.IMG] [-- COMMAND [ARGS...]]\n"
+    "Boots a small VM, runs the job in JOB.IMG (an image from vmrun-mkjob)\n"
+    "or COMMAND (a shell if neither) and exits with its status.\n";
 
 po::options_description make_options() {
   po::options_description opts("Options");
@@ -32,6 +32,11 @@ po::options_description make_options() {
       ("mem,m", po::value<std::string>(),
        "guest RAM in MiB, or with a suffix: 512M, 2G (default 256)")
       ("cpus,c", po::value<int>(), "number of vCPUs (default 1)")
+      ("disk,d", po::value<std::vector<std::string>>()->composing(),
+       "attach a raw disk image as the next virtio-blk disk: PATH[,ro]"
+       "[,snapshot] (repeatable)")
+      ("snapshot", "every disk, the job image too, gets a throwaway overlay: "
+       "the guest may write, the files stay unchanged")
       ("timeout", po::value<double>(),
        "stop the guest after SECONDS of wall time; exit status 124")
       ("log-level", po::value<std::string>()->default_value("warn"),
@@ -83,6 +88,19 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   VmConfig& c = r.config;
   VMRUN_TRY(resolve_images(c, vm, d));
   if (vm.count("params")) c.params = vm["params"].as<std::string>();
+  if (vm.count("job")) {
+    c.disks.push_back({vm["job"].as<std::string>(), false, false});
+    c.has_job_image = true;
+  }
+  if (vm.count("disk")) {
+    for (const auto& text : vm["disk"].as<std::vector<std::string>>()) {
+      c.disks.push_back(VMRUN_TRY(parse_disk(text)));
+    }
+  }
+  for (auto& disk : c.disks) {
+    if (vm.count("snapshot")) disk.snapshot = true;
+    VMRUN_TRY(check_file("disk", disk.path));
+  }
   if (vm.count("mem")) {
     c.mem_mib = VMRUN_TRY(parse_mem_mib(vm["mem"].as<std::string>()));
   }
@@ -119,6 +137,27 @@ Result<RunRequest> to_request(const po::variables_map& vm,
 
 }  // namespace
 
+Result<DiskConfig> parse_disk(const std::string& text) {
+  DiskConfig disk;
+  size_t comma = text.find(',');
+  disk.path = text.substr(0, comma);
+  if (disk.path.empty()) return Error("--disk: missing path in '" + text + "'");
+  while (comma != std::string::npos) {
+    size_t next = text.find(',', comma + 1);
+    std::string opt = text.substr(comma + 1, next - comma - 1);
+    if (opt == "ro") {
+      disk.read_only = true;
+    } else if (opt == "snapshot") {
+      disk.snapshot = true;
+    } else {
+      return Error("--disk: unknown option '" + opt + "' in '" + text +
+                   "' (known: ro, snapshot)");
+    }
+    comma = next;
+  }
+  return disk;
+}
+
 Result<uint64_t> parse_mem_mib(const std::string& text) {
   size_t pos = 0;
   unsigned long long n = 0;
@@ -151,17 +190,20 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args,
   auto opts = make_options();
   po::variables_map vm;
   try {
-    // An empty positional description makes Boost reject stray arguments
+    // One positional argument, the job image; Boost rejects any more
     // instead of silently dropping them.
-    po::store(po::command_line_parser(ours)
-                  .options(opts)
-                  .positional(po::positional_options_description{})
-                  .run(),
+    po::options_description hidden;
+    hidden.add_options()("job", po::value<std::string>());
+    po::options_description all;
+    all.add(opts).add(hidden);
+    po::positional_options_description positional;
+    positional.add("job", 1);
+    po::store(po::command_line_parser(ours).options(all).positional(positional).run(),
               vm);
     po::notify(vm);
   } catch (const po::too_many_positional_options_error&) {
-    return Error("unexpected argument; put the job's command after --, as in "
-                 "vmrun -- uname -a");
+    return Error("unexpected argument: vmrun takes one job image; put a "
+                 "command after --, as in vmrun -- uname -a");
   } catch (const po::error& e) {
     return Error(e.what());
   }

@@ -32,6 +32,9 @@ struct CliDefaults {
 Result<CliRequest> parse_cli(const std::vector<std::string>& args,
                              const CliDefaults& defaults);
 
+// Parses a --disk value: PATH[,ro][,snapshot].
+Result<DiskConfig> parse_disk(const std::string& text);
+
 // Parses "512", "512M", "2G" into MiB.
 Result<uint64_t> parse_mem_mib(const std::string& text);
 

@@ -8,6 +8,12 @@
 
 namespace vmrun {
 
+struct DiskConfig {
+  std::string path;
+  bool read_only = false;
+  bool snapshot = false;  // writes go to a throwaway overlay
+};
+
 struct VmConfig {
   std::string kernel;       // bzImage or ELF vmlinux
   std::string initrd;       // may be empty: no initrd
@@ -17,6 +23,10 @@ struct VmConfig {
   std::optional<double> timeout_seconds;
   std::string kvm_device = "/dev/kvm";
   std::vector<std::string> command;  // the job's argv; empty: a shell
+  // virtio-blk disks in order (vda, vdb, ...). With a job image it is the
+  // first, and init runs the job from it.
+  std::vector<DiskConfig> disks;
+  bool has_job_image = false;
 };
 
 }  // namespace vmrun

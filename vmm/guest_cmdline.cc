@@ -34,14 +34,16 @@ std::string encode_job_command(const std::vector<std::string>& argv) {
   return out;
 }
 
-Result<std::string> build_kernel_cmdline(const std::string& extra,
-                                         const std::vector<std::string>& argv) {
+Result<std::string> build_kernel_cmdline(
+    const std::string& extra, const std::vector<std::string>& argv,
+    const std::vector<std::string>& settings) {
   // An unbalanced quote would swallow the job token into the user's value.
   if (std::count(extra.begin(), extra.end(), '"') % 2 != 0) {
     return Error("--params has an unbalanced double quote");
   }
   std::string cmdline = kBaseKernelParams;
   if (!extra.empty()) cmdline += " " + extra;
+  for (const auto& s : settings) cmdline += " " + s;
   std::string job = encode_job_command(argv);
   if (!job.empty()) cmdline += " " + job;
   if (cmdline.size() >= x86::kCmdlineMax) {

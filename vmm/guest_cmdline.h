@@ -24,8 +24,10 @@ inline constexpr const char* kBaseKernelParams =
 std::string encode_job_command(const std::vector<std::string>& argv);
 
 // Base params, then `extra` (so the user can override, e.g. loglevel=7),
+// then vmrun's own settings for init (`settings`, e.g. "vmrun.job=vda"),
 // then the job token. Fails if the result exceeds the kernel's 2047 bytes.
-Result<std::string> build_kernel_cmdline(const std::string& extra,
-                                         const std::vector<std::string>& argv);
+Result<std::string> build_kernel_cmdline(
+    const std::string& extra, const std::vector<std::string>& argv,
+    const std::vector<std::string>& settings = {});
 
 }  // namespace vmrun

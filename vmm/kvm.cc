@@ -131,6 +131,30 @@ Result<void> VmFd::irq_line(uint32_t irq, bool level) {
   return check(ioctl(fd_.get(), KVM_IRQ_LINE, &l), "KVM_IRQ_LINE");
 }
 
+Result<void> VmFd::ioeventfd(uint64_t addr, uint32_t len, int fd) {
+  kvm_ioeventfd e{};
+  e.addr = addr;
+  e.len = len;
+  e.fd = fd;
+  return check(ioctl(fd_.get(), KVM_IOEVENTFD, &e), "KVM_IOEVENTFD");
+}
+
+Result<void> VmFd::irqfd(int fd, uint32_t gsi) {
+  kvm_irqfd e{};
+  e.fd = static_cast<uint32_t>(fd);
+  e.gsi = gsi;
+  return check(ioctl(fd_.get(), KVM_IRQFD, &e), "KVM_IRQFD");
+}
+
+Result<void> VmFd::set_gsi_routing(
+    const std::vector<kvm_irq_routing_entry>& routes) {
+  auto buf = flex_buffer<kvm_abi::IrqRoutingHeader>(routes);
+  reinterpret_cast<kvm_abi::IrqRoutingHeader*>(buf.data())->nr =
+      static_cast<uint32_t>(routes.size());
+  return check(ioctl(fd_.get(), kvm_abi::kSetGsiRouting, buf.data()),
+               "KVM_SET_GSI_ROUTING");
+}
+
 Result<std::unique_ptr<VcpuFd>> VmFd::create_vcpu(int id) {
   int fd = ioctl(fd_.get(), KVM_CREATE_VCPU, id);
   if (fd < 0) return Error::from_errno("KVM_CREATE_VCPU " + std::to_string(id));

@@ -57,6 +57,13 @@ class VmFd {
   Result<void> create_irqchip();
   Result<void> create_pit2();
   Result<void> irq_line(uint32_t irq, bool level);
+  // KVM signals `fd` on a guest write to [addr, addr + len) instead of
+  // exiting to us (queue notifications).
+  Result<void> ioeventfd(uint64_t addr, uint32_t len, int fd);
+  // KVM injects GSI `gsi` whenever `fd` is signalled.
+  Result<void> irqfd(int fd, uint32_t gsi);
+  // Replaces the whole GSI routing table.
+  Result<void> set_gsi_routing(const std::vector<kvm_irq_routing_entry>& routes);
   Result<std::unique_ptr<VcpuFd>> create_vcpu(int id);
   int check_extension(long cap) const;
 

@@ -12,7 +12,9 @@
 
 #include "devices/cmos_rtc.h"
 #include "devices/exit_port.h"
+#include "devices/disk.h"
 #include "devices/i8042.h"
+#include "devices/virtio/blk.h"
 #include "vmm/guest_cmdline.h"
 #include "vmm/x86/boot_params.h"
 #include "vmm/x86/cpu_setup.h"
@@ -25,6 +27,8 @@ namespace vmrun {
 namespace {
 
 constexpr uint16_t kCom1Port = 0x3f8;
+constexpr uint16_t kPciConfigPort = 0xcf8;
+constexpr uint64_t kPciConfigPortSize = 8;
 constexpr uint32_t kCom1Irq = 4;
 
 Result<uint64_t> load_initrd(const std::string& path, const GuestMemory& mem,
@@ -87,6 +91,7 @@ Result<std::unique_ptr<Vm>> Vm::create(
   VMRUN_TRY(vm->setup_memory());
   VMRUN_TRY(vm->load_boot_image());
   VMRUN_TRY(vm->setup_devices());
+  VMRUN_TRY(vm->setup_disks());
   VMRUN_TRY(vm->setup_vcpus());
   return vm;
 }
@@ -113,8 +118,14 @@ Result<void> Vm::load_boot_image() {
                                           &size));
     initrd = x86::InitrdPlacement{addr, size};
   }
-  std::string cmdline =
-      VMRUN_TRY(build_kernel_cmdline(config_.params, config_.command));
+  std::vector<std::string> settings;
+  if (config_.has_job_image) {
+    // The job image is the first virtio-blk disk (docs/guest-protocol.md).
+    settings.push_back("vmrun.job=vda");
+    if (config_.disks[0].read_only) settings.push_back("vmrun.job_ro=1");
+  }
+  std::string cmdline = VMRUN_TRY(
+      build_kernel_cmdline(config_.params, config_.command, settings));
   spdlog::debug("kernel command line: {}", cmdline);
   VMRUN_TRY(memory_->write(
       x86::kCmdlineAddr,
@@ -161,6 +172,56 @@ Result<void> Vm::setup_devices() {
         stop->request({StopReason::kJobStatus, s, {}});
       }),
       devices::ExitPort::kPort, devices::ExitPort::kSize));
+  VMRUN_TRY(pio_.insert(pci_.config_ports(), kPciConfigPort, kPciConfigPortSize));
+  return ok();
+}
+
+Result<void> Vm::setup_disks() {
+  for (size_t i = 0; i < config_.disks.size(); ++i) {
+    const DiskConfig& d = config_.disks[i];
+    auto backend = devices::open_disk({d.path, d.read_only, d.snapshot});
+    if (!backend) return backend.error();
+    const std::string name = "vd" + std::string(1, static_cast<char>('a' + i));
+    VMRUN_TRY(add_virtio(std::make_unique<devices::virtio::VirtioBlk>(
+        std::move(backend).value(), name, "vmrun-" + name)));
+  }
+  return ok();
+}
+
+Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> device) {
+  // One MSI-X vector per queue plus the configuration vector, each with its
+  // own GSI and irqfd.
+  auto gsis = std::make_shared<std::vector<uint32_t>>();
+  for (size_t v = 0; v < device->num_queues() + 1; ++v) {
+    gsis->push_back(VMRUN_TRY(msi_.allocate()));
+  }
+  MsiRouter* msi = &msi_;
+  VmFd* vm = &vm_;
+  auto intx_gsi = std::make_shared<uint32_t>(0);  // known once it has a slot
+  devices::virtio::VirtioPci::Wiring wiring{
+      [msi, gsis](uint16_t vector, uint64_t addr, uint32_t data) {
+        if (vector >= gsis->size()) return;
+        auto r = msi->set_route((*gsis)[vector], addr, data);
+        if (!r) spdlog::warn("[msi] {}", r.error().message());
+      },
+      [msi, gsis](uint16_t vector) {
+        if (vector < gsis->size()) msi->fire((*gsis)[vector]);
+      },
+      [vm, intx_gsi](bool level) {
+        auto r = vm->irq_line(*intx_gsi, level);
+        if (!r) spdlog::warn("[intx] {}", r.error().message());
+      }};
+  auto dev = VMRUN_TRY(devices::virtio::VirtioPci::create(std::move(device),
+                                                          *memory_, wiring));
+  int slot = VMRUN_TRY(pci_.add(dev, dev->bars(), mmio_));
+  *intx_gsi = x86::pci_intx_gsi(slot);
+  dev->config().set_interrupt_pin(1, static_cast<uint8_t>(*intx_gsi));
+  const uint64_t bar0 = *dev->config().bar_address(0);
+  for (size_t q = 0; q < dev->num_queues(); ++q) {
+    // Linux writes the queue index as 16 bits; KVM matches that length.
+    VMRUN_TRY(vm_.ioeventfd(bar0 + dev->notify_offset(q), 2, dev->notify_eventfd(q)));
+  }
+  virtio_.push_back(std::move(dev));
   return ok();
 }
 

@@ -10,11 +10,14 @@
 #include <vector>
 
 #include "devices/bus.h"
+#include "devices/pci/pci_bus.h"
+#include "devices/virtio/virtio_pci.h"
 #include "devices/uart16550.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
+#include "vmm/msi_router.h"
 #include "vmm/stop_signal.h"
 #include "vmm/vcpu_thread.h"
 
@@ -38,6 +41,8 @@ class Vm {
   Result<void> setup_memory();
   Result<void> load_boot_image();
   Result<void> setup_devices();
+  Result<void> setup_disks();
+  Result<void> add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> device);
   Result<void> setup_vcpus();
   void pump_console_input();
   void stop_vcpus();
@@ -59,6 +64,10 @@ class Vm {
   devices::Bus pio_{"pio"};
   devices::Bus mmio_{"mmio"};
   std::shared_ptr<devices::Uart16550> uart_;
+  MsiRouter msi_{vm_};
+  // After memory_: devices' worker threads stop before guest RAM goes away.
+  devices::pci::PciBus pci_;
+  std::vector<std::shared_ptr<devices::virtio::VirtioPci>> virtio_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 };
 

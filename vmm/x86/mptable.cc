@@ -15,6 +15,9 @@ constexpr uint8_t kCpuEnabled = 1, kCpuBootstrap = 2;
 constexpr uint8_t kApicVersion = 0x14;
 constexpr uint8_t kIoApicVersion = 0x11;
 constexpr int kIsaIrqs = 16;
+constexpr int kPciSlots = 32;
+constexpr uint8_t kPciBusId = 0, kIsaBusId = 1;
+constexpr uint16_t kPolarityLow = 0x3, kTriggerLevel = 0xc;
 
 class Writer {
  public:
@@ -47,6 +50,8 @@ void put_u16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
 }
 
 }  // namespace
+
+uint32_t pci_intx_gsi(int slot) { return 16 + static_cast<uint32_t>(slot % 8); }
 
 MpTable build_mptable(uint64_t config_addr, int num_cpus) {
   const uint8_t ioapic_id = static_cast<uint8_t>(num_cpus);
@@ -89,8 +94,13 @@ MpTable build_mptable(uint64_t config_addr, int num_cpus) {
     w.u32(0);
     w.u32(0);
   }
+  // PCI bus 0 must have MP bus ID 0 (the ID is the PCI bus number).
   w.u8(kBus);
-  w.u8(0);
+  w.u8(kPciBusId);
+  w.str("PCI", 6);
+  ++entries;
+  w.u8(kBus);
+  w.u8(kIsaBusId);
   w.str("ISA", 6);
   ++entries;
   w.u8(kIoApic);
@@ -104,10 +114,21 @@ MpTable build_mptable(uint64_t config_addr, int num_cpus) {
     w.u8(kIoInterrupt);
     w.u8(kIntTypeInt);
     w.u16(0);  // polarity and trigger: conform to the bus (ISA: high, edge)
-    w.u8(0);
+    w.u8(kIsaBusId);
     w.u8(static_cast<uint8_t>(irq));
     w.u8(ioapic_id);
     w.u8(static_cast<uint8_t>(irq));
+  }
+  // Each PCI slot's INTA# on its IOAPIC pin (pci_intx_gsi), level-triggered
+  // and active low as PCI interrupts are.
+  for (int slot = 1; slot < kPciSlots; ++slot, ++entries) {
+    w.u8(kIoInterrupt);
+    w.u8(kIntTypeInt);
+    w.u16(kPolarityLow | kTriggerLevel);
+    w.u8(kPciBusId);
+    w.u8(static_cast<uint8_t>(slot << 2));  // device in bits 6:2, INTA# = 0
+    w.u8(ioapic_id);
+    w.u8(static_cast<uint8_t>(pci_intx_gsi(slot)));
   }
   // LINT0 takes the 8259's ExtINT, LINT1 NMI, on every local APIC (0xff).
   for (uint8_t lint = 0; lint < 2; ++lint, ++entries) {

@@ -16,6 +16,10 @@ struct MpTable {
   std::vector<uint8_t> config;    // the configuration table, for kMpTableAddr
 };
 
+// The IOAPIC pin (= GSI) that PCI slot `slot`'s INTA# is wired to: pins
+// 16-23, shared round-robin, as the MP table tells the guest.
+uint32_t pci_intx_gsi(int slot);
+
 MpTable build_mptable(uint64_t config_addr, int num_cpus);
 
 // Writes both parts at layout.h's addresses.
