@@ -227,9 +227,11 @@ Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> devic
 
 Result<void> Vm::setup_vcpus() {
   auto supported = VMRUN_TRY(kvm_.supported_cpuid());
+  const bool tsc_deadline = kvm_.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
   for (int i = 0; i < config_.cpus; ++i) {
     auto fd = VMRUN_TRY(vm_.create_vcpu(i));
-    VMRUN_TRY(fd->set_cpuid(x86::cpuid_for_vcpu(supported, i, config_.cpus)));
+    VMRUN_TRY(fd->set_cpuid(
+        x86::cpuid_for_vcpu(supported, i, config_.cpus, tsc_deadline)));
     VMRUN_TRY(x86::setup_lapic(*fd));
     // Only the boot CPU gets registers: the others wait for INIT/SIPI from
     // the guest, as on real hardware.

@@ -1,17 +1,19 @@
 /*
- * vmrun-init: the guest's PID 1. Mounts the basic filesystems, runs the job
- * given by `vmrun.cmd=` on the kernel command line on the console, and
- * reports how it ended through the exit port (docs/guest-protocol.md).
+ * vmrun-init: the guest's PID 1. Mounts the basic filesystems, loads the
+ * initramfs's modules, runs the job given by `vmrun.cmd=` on the kernel
+ * command line (or, with `vmrun.job=`, the job disk's /job/run; job.c) on
+ * the console, and reports how it ended through the exit port
+ * (docs/guest-protocol.md).
  *
  * Test mode (VMRUN_INIT_TEST=1, for running on the host): no mounts, no
- * console, no port I/O, no power-off; the command line comes from
- * VMRUN_INIT_CMDLINE if set, and the status word is printed to stdout.
+ * modules, no console, no port I/O, no power-off; the command line comes
+ * from VMRUN_INIT_CMDLINE if set, VMRUN_INIT_JOB_DIR stands in for a
+ * mounted job disk, and the status word is printed to stdout.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,9 @@
 #include <unistd.h>
 
 #include "cmd_decode.h"
+#include "job.h"
+#include "modules.h"
+#include "util.h"
 
 #define EXIT_PORT 0xf4
 #define STATUS_MAGIC 0x564du
@@ -44,38 +49,6 @@ enum status_kind {
 static uint32_t status_word(enum status_kind kind, unsigned value)
 {
     return (STATUS_MAGIC << 16) | ((uint32_t)kind << 8) | (value & 0xffu);
-}
-
-/*
- * Writes the given strings plus a newline to stderr in one write(2), so a
- * message is not interleaved with the job's output on the slow UART.
- * The argument list ends with NULL.
- */
-static void say(const char *first, ...)
-{
-    char buf[256];
-    size_t len = 0;
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
-        size_t n = strlen(s);
-        if (n > sizeof buf - 1 - len)
-            n = sizeof buf - 1 - len; /* keep it short: truncate */
-        memcpy(buf + len, s, n);
-        len += n;
-    }
-    va_end(ap);
-    buf[len++] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, buf, len);
-    (void)ignored; /* nowhere left to report a failed write */
-}
-
-/* mkdir that accepts an existing directory. */
-static void ensure_dir(const char *path, mode_t mode)
-{
-    if (mkdir(path, mode) != 0 && errno != EEXIST)
-        say("vmrun-init: mkdir ", path, ": ", strerror(errno), NULL);
 }
 
 /* Mounts one filesystem; EBUSY means it is already there, which is fine. */
@@ -139,35 +112,6 @@ static void set_env(void)
     setenv("TERM", "linux", 1);
 }
 
-/* Reads a whole file into buf as a string; returns 0 or an errno value. */
-static int read_file(const char *path, char *buf, size_t size)
-{
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    for (;;) {
-        if (len == size - 1) {
-            close(fd);
-            return EFBIG; /* a cut-off command line could lose vmrun.cmd */
-        }
-        ssize_t n = read(fd, buf + len, size - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int err = errno;
-            close(fd);
-            return err;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return 0;
-}
-
 /* Gets the command line text: /proc/cmdline, or the test override. */
 static int get_cmdline(int test, char *buf, size_t size)
 {
@@ -187,18 +131,27 @@ static int get_cmdline(int test, char *buf, size_t size)
  * silently), which is how the parent tells "could not start" apart from a
  * job that itself exits 126/127.
  */
-static void run_child(int test, char *const argv[], int report_fd)
+static void run_child(int test, char *const argv[], const char *cwd, int report_fd)
 {
+    int err;
     if (!test) {
         setsid();
         attach_console(0);
         if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0)
             say("vmrun-init: TIOCSCTTY: ", strerror(errno), NULL);
     }
-    execvp(argv[0], argv);
-
-    int err = errno;
-    say("vmrun-init: cannot run '", argv[0], "': ", strerror(err), NULL);
+    if (cwd != NULL && chdir(cwd) != 0) {
+        err = errno;
+        say("vmrun-init: cannot enter ", cwd, ": ", strerror(err), NULL);
+        err = err == ENOENT ? EACCES : err; /* report 126, not "not found" */
+    } else {
+        execvp(argv[0], argv);
+        err = errno;
+        /* ENOENT for a file that is there: its interpreter is not. */
+        int no_interp = err == ENOENT && strchr(argv[0], '/') && access(argv[0], F_OK) == 0;
+        say("vmrun-init: cannot run '", argv[0], "': ", strerror(err),
+            no_interp ? " (its #! interpreter or ELF loader is missing?)" : "", NULL);
+    }
     ssize_t ignored = write(report_fd, &err, sizeof err);
     (void)ignored; /* the exit code below still says it failed */
     _exit(err == ENOENT ? 127 : 126);
@@ -232,8 +185,11 @@ static int wait_job(pid_t job)
     }
 }
 
-/* Runs argv as the job and returns the status word describing its end. */
-static uint32_t run_job(int test, char *const argv[])
+/*
+ * Runs argv as the job, in directory cwd (NULL: init's, /), and returns
+ * the status word describing its end.
+ */
+static uint32_t run_job(int test, char *const argv[], const char *cwd)
 {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -247,7 +203,7 @@ static uint32_t run_job(int test, char *const argv[])
     }
     if (pid == 0) {
         close(pfd[0]);
-        run_child(test, argv, pfd[1]);
+        run_child(test, argv, cwd, pfd[1]);
     }
     close(pfd[1]);
     int err = read_exec_error(pfd[0]); /* returns at exec or child exit */
@@ -263,11 +219,16 @@ static uint32_t run_job(int test, char *const argv[])
     return status_word(KIND_EXITED, (unsigned)WEXITSTATUS(st));
 }
 
-/* Decodes the job from the command line and runs it. */
+/*
+ * Runs what the command line asks for: vmrun.cmd (absent: a shell) or,
+ * with a job disk, its run file (vmrun.cmd, if given, instead) in its
+ * directory. Returns the status word.
+ */
 static uint32_t run_from_cmdline(int test)
 {
     static char cmdline[CMDLINE_MAX]; /* static: keep PID 1's stack small */
     static struct vmrun_cmd cmd;      /* static: argv points into it */
+    static struct job job;
     static char sh[] = "/bin/sh";
     static char *const shell[] = {sh, NULL};
 
@@ -277,20 +238,29 @@ static uint32_t run_from_cmdline(int test)
         return status_word(KIND_INIT_FAILED, 127);
     }
     enum vmrun_cmd_result r = vmrun_cmd_decode(cmdline, &cmd);
-    if (r == VMRUN_CMD_NOT_FOUND)
-        return run_job(test, shell);
-    if (r != VMRUN_CMD_FOUND) {
+    if (r != VMRUN_CMD_FOUND && r != VMRUN_CMD_NOT_FOUND) {
         say("vmrun-init: bad vmrun.cmd: ", vmrun_cmd_result_str(r), NULL);
         return status_word(KIND_INIT_FAILED, 127);
     }
-    return run_job(test, cmd.argv);
+
+    uint32_t word;
+    int st = job_setup(cmdline, test, &job);
+    if (st != 0) {
+        word = status_word(KIND_INIT_FAILED, (unsigned)st);
+    } else if (!job.active) {
+        word = run_job(test, r == VMRUN_CMD_FOUND ? cmd.argv : shell, NULL);
+    } else if (r == VMRUN_CMD_FOUND) {
+        word = run_job(test, cmd.argv, job.dir);
+    } else if ((st = job_check_run(&job)) != 0) {
+        word = status_word(KIND_INIT_FAILED, (unsigned)st);
+    } else {
+        char *const run[] = {job.run, NULL};
+        word = run_job(test, run, job.dir);
+    }
+    job_finish(&job, test); /* the host reads the image once we report */
+    return word;
 }
 
-/*
- * Reports the status through the exit port and powers off. vmrun stops the
- * VM at the outl; the power-off and the pause loop are fallbacks, since
- * PID 1 must never return (the kernel would panic).
- */
 /*
  * Tells vmrun that init is up and the console is configured, so it can
  * start passing its stdin through (see docs/guest-protocol.md, kind 3).
@@ -301,6 +271,11 @@ static void report_ready(void)
         outl(status_word(KIND_READY, 0), EXIT_PORT);
 }
 
+/*
+ * Reports the status through the exit port and powers off. vmrun stops the
+ * VM at the outl; the power-off and the pause loop are fallbacks, since
+ * PID 1 must never return (the kernel would panic).
+ */
 static void report_and_power_off(uint32_t word)
 {
     sync(); /* the job's writes to disks must land before vmrun kills us */
@@ -330,6 +305,7 @@ int main(void)
         mount_all();
         attach_console(O_NOCTTY);
         make_console_transparent();
+        modules_load_boot(); /* virtio, ext4...: what a job disk needs */
         report_ready();
         ensure_dir("/root", 0700);
     }

@@ -216,10 +216,37 @@ TEST_F(CliTest, ExplicitImagesNeedNoDefaults) {
 }
 
 // `vmrun uname` must not silently drop "uname" and start a shell.
+// One argument before "--" is the job image; a second is an error.
 TEST_F(CliTest, ArgumentBeforeDashDash) {
-  std::string msg = error({"uname"});
+  std::string msg = error({dir_ + "/other-kernel", "uname"});
   EXPECT_NE(msg.find("--"), std::string::npos) << msg;
-  EXPECT_FALSE(error({"-m", "512", "echo", "--", "hi"}).empty());
+  EXPECT_NE(error({"uname"}).find("'uname' does not exist"), std::string::npos)
+      << "a lone argument is a job image, which must exist";
+}
+
+TEST_F(CliTest, JobImageIsTheFirstDisk) {
+  RunRequest r = run({dir_ + "/other-kernel", "-d", dir_ + "/other-initrd,ro",
+                      "--disk", dir_ + "/other-kernel,snapshot"});
+  ASSERT_EQ(r.config.disks.size(), 3u);
+  EXPECT_TRUE(r.config.has_job_image);
+  EXPECT_EQ(r.config.disks[0].path, dir_ + "/other-kernel");
+  EXPECT_FALSE(r.config.disks[0].read_only);
+  EXPECT_TRUE(r.config.disks[1].read_only);
+  EXPECT_TRUE(r.config.disks[2].snapshot);
+}
+
+TEST_F(CliTest, SnapshotAppliesToEveryDisk) {
+  RunRequest r = run({"--snapshot", dir_ + "/other-kernel", "-d", dir_ + "/other-initrd"});
+  ASSERT_EQ(r.config.disks.size(), 2u);
+  EXPECT_TRUE(r.config.disks[0].snapshot);
+  EXPECT_TRUE(r.config.disks[1].snapshot);
+}
+
+TEST_F(CliTest, DiskOptionErrors) {
+  EXPECT_NE(error({"-d", dir_ + "/other-kernel,rw"}).find("unknown option 'rw'"),
+            std::string::npos);
+  EXPECT_NE(error({"-d", ",ro"}).find("missing path"), std::string::npos);
+  EXPECT_NE(error({"-d", dir_ + "/nope"}).find("does not exist"), std::string::npos);
 }
 
 TEST_F(CliTest, BadLogLevel) {

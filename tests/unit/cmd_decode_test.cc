@@ -224,4 +224,30 @@ TEST(CmdlineGet, QuotesFlagsAndSizes) {
   EXPECT_EQ(cmdline_get("x=\"vmrun.name=no\"", "vmrun.name", out, sizeof out), 0);
 }
 
+// The job disk settings (docs/guest-protocol.md), as vmrun appends them:
+// after the user's -p text and before the command.
+TEST(CmdlineGet, JobDiskTokens) {
+  char out[32];
+  const char* line =
+      "console=ttyS0 loglevel=1 panic=-1 vmrun.job=vda vmrun.job_ro=1 vmrun.cmd=sh\n";
+  EXPECT_EQ(cmdline_get(line, "vmrun.job", out, sizeof out), 1);
+  EXPECT_STREQ(out, "vda");
+  EXPECT_EQ(cmdline_get(line, "vmrun.job_ro", out, sizeof out), 1);
+  EXPECT_STREQ(out, "1");
+  // vmrun.job is not a prefix match of vmrun.job_ro, nor the other way.
+  EXPECT_EQ(cmdline_get("vmrun.job_ro=1", "vmrun.job", out, sizeof out), 0);
+  EXPECT_EQ(cmdline_get("vmrun.job=vda", "vmrun.job_ro", out, sizeof out), 0);
+  EXPECT_EQ(cmdline_get("vmrun.jobx=vda", "vmrun.job", out, sizeof out), 0);
+  // Without a job disk: no token (init behaves as without job images).
+  EXPECT_EQ(cmdline_get("console=ttyS0 vmrun.cmd=sh", "vmrun.job", out, sizeof out), 0);
+  // A job's command still decodes next to the job tokens.
+  auto cmd = std::make_unique<vmrun_cmd>();
+  ASSERT_EQ(vmrun_cmd_decode(line, cmd.get()), VMRUN_CMD_FOUND);
+  ASSERT_EQ(cmd->argc, 1);
+  EXPECT_STREQ(cmd->argv[0], "sh");
+  // The user's -p text comes first, so vmrun's own token wins over it.
+  EXPECT_EQ(cmdline_get("vmrun.job=vdz vmrun.job=vda", "vmrun.job", out, sizeof out), 1);
+  EXPECT_STREQ(out, "vda");
+}
+
 }  // namespace

@@ -198,3 +198,18 @@ TEST(BootRegsTest, EntryZeroPageAndFlags) {
 
 }  // namespace
 }  // namespace vmrun::x86
+
+namespace vmrun::x86 {
+namespace {
+
+TEST(CpuidTscDeadlineTest, AdvertisedOnlyWhenKvmEmulatesIt) {
+  kvm_cpuid_entry2 leaf1{};
+  leaf1.function = 1;
+  auto without = cpuid_for_vcpu({leaf1}, 0, 1, false);
+  auto with = cpuid_for_vcpu({leaf1}, 0, 1, true);
+  EXPECT_EQ(without[0].ecx & (1u << 24), 0u);
+  EXPECT_NE(with[0].ecx & (1u << 24), 0u);
+}
+
+}  // namespace
+}  // namespace vmrun::x86

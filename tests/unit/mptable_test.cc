@@ -131,15 +131,27 @@ TEST_P(MpTableTest, IoApicAndIsaRouting) {
   EXPECT_EQ(p.ioapics[0].id, ncpus);  // the first APIC id no CPU uses
   EXPECT_TRUE(p.ioapics[0].flags & 0x01);
   EXPECT_EQ(p.ioapics[0].addr, 0xfec00000u);
-  ASSERT_EQ(p.buses.size(), 1u);
-  EXPECT_EQ(p.buses[0], "ISA   ");
-  ASSERT_EQ(p.ioints.size(), 16u);
+  // Bus IDs: PCI bus 0 must be MP bus 0; ISA is bus 1.
+  ASSERT_EQ(p.buses.size(), 2u);
+  EXPECT_EQ(p.buses[0], "PCI   ");
+  EXPECT_EQ(p.buses[1], "ISA   ");
+  ASSERT_EQ(p.ioints.size(), 16u + 31u);
   for (int irq = 0; irq < 16; ++irq) {
     EXPECT_EQ(p.ioints[irq].type, 0) << irq;  // INT
-    EXPECT_EQ(p.ioints[irq].src_bus, 0) << irq;
+    EXPECT_EQ(p.ioints[irq].src_bus, 1) << irq;
     EXPECT_EQ(p.ioints[irq].src_irq, irq);
     EXPECT_EQ(p.ioints[irq].dst_apic, ncpus) << irq;
     EXPECT_EQ(p.ioints[irq].dst_pin, irq);
+  }
+  // Every PCI slot's INTA# goes to the pin pci_intx_gsi() names, which is
+  // what vmrun raises for a device in that slot.
+  for (int slot = 1; slot < 32; ++slot) {
+    const auto& e = p.ioints[15 + static_cast<size_t>(slot)];
+    EXPECT_EQ(e.src_bus, 0) << slot;
+    EXPECT_EQ(e.src_irq, slot << 2) << slot;
+    EXPECT_EQ(e.dst_pin, static_cast<int>(pci_intx_gsi(slot))) << slot;
+    EXPECT_GE(e.dst_pin, 16);
+    EXPECT_LT(e.dst_pin, 24) << "the IOAPIC has 24 pins";
   }
 }
 

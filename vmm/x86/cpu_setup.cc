@@ -42,7 +42,8 @@ uint32_t set_delivery_mode(uint32_t lvt, uint32_t mode) {
 }  // namespace
 
 std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(
-    std::vector<kvm_cpuid_entry2> entries, int index, int count) {
+    std::vector<kvm_cpuid_entry2> entries, int index, int count,
+    bool tsc_deadline) {
   const uint32_t apic_id = static_cast<uint32_t>(index);
   for (auto& e : entries) {
     switch (e.function) {
@@ -52,6 +53,9 @@ std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(
                 (static_cast<uint32_t>(count & 0xff) << 16);
         e.ecx |= 1u << 31;  // running under a hypervisor
         if (count > 1) e.edx |= 1u << 28;  // HTT: the count above is valid
+        // With the TSC-deadline timer Linux needs no LAPIC timer calibration,
+        // which fails under emulation and leaves it on the PIT.
+        if (tsc_deadline) e.ecx |= 1u << 24;
         break;
       case 0xb:
       case 0x1f:

@@ -14,9 +14,11 @@
 namespace vmrun::x86 {
 
 // KVM's supported CPUID adjusted for vCPU `index` of `count`: APIC IDs,
-// logical processor count, and the hypervisor bit.
+// logical processor count, the hypervisor bit, and the TSC-deadline timer
+// when KVM emulates it (KVM_CAP_TSC_DEADLINE_TIMER; KVM does not list it).
 std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(
-    std::vector<kvm_cpuid_entry2> supported, int index, int count);
+    std::vector<kvm_cpuid_entry2> supported, int index, int count,
+    bool tsc_deadline = false);
 
 // The GDT the boot CPU starts with: null, 64-bit code (0x08), data (0x10),
 // TSS (0x18). Linux replaces it at once; it only has to be valid.

@@ -1,0 +1,129 @@
+/* Small helpers shared by vmrun-init's files; see util.h. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void say(const char *first, ...)
+{
+    char buf[512];
+    size_t len = 0;
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        size_t n = strlen(s);
+        if (n > sizeof buf - 1 - len)
+            n = sizeof buf - 1 - len; /* keep it short: truncate */
+        memcpy(buf + len, s, n);
+        len += n;
+    }
+    va_end(ap);
+    buf[len++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, buf, len);
+    (void)ignored; /* nowhere left to report a failed write */
+}
+
+void ensure_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST)
+        say("vmrun-init: mkdir ", path, ": ", strerror(errno), NULL);
+}
+
+/* Reads fd to its end into buf (size > 0); same results as read_file. */
+static int read_all(int fd, char *buf, size_t size, size_t *len_out)
+{
+    size_t len = 0;
+    for (;;) {
+        if (len == size - 1) {
+            char extra;
+            ssize_t n = read(fd, &extra, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != 0)
+                return n < 0 ? errno : EFBIG; /* cut-off text could mislead */
+            break;
+        }
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *len_out = len;
+    return 0;
+}
+
+int read_file(const char *path, char *buf, size_t size)
+{
+    size_t len;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = read_all(fd, buf, size, &len);
+    close(fd);
+    return err;
+}
+
+int read_file_alloc(const char *path, size_t max, char **out)
+{
+    struct stat st;
+    size_t len;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (err != 0) {
+        close(fd);
+        return err;
+    }
+    char *buf = malloc(max + 1);
+    if (buf == NULL) {
+        close(fd);
+        return ENOMEM;
+    }
+    err = read_all(fd, buf, max + 1, &len);
+    close(fd);
+    if (err != 0) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    return 0;
+}
+
+char *next_line(char **cursor)
+{
+    char *line = *cursor;
+    if (line == NULL || *line == '\0')
+        return NULL;
+    char *nl = strchr(line, '\n');
+    if (nl != NULL) {
+        *nl = '\0';
+        *cursor = nl + 1;
+    } else {
+        *cursor = line + strlen(line);
+    }
+    size_t n = strlen(line);
+    if (n > 0 && line[n - 1] == '\r')
+        line[n - 1] = '\0';
+    return line;
+}
+
+char *skip_blanks(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}

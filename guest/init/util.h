@@ -1,0 +1,39 @@
+/* Small helpers shared by vmrun-init's files. */
+#ifndef VMRUN_GUEST_UTIL_H
+#define VMRUN_GUEST_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Writes the given strings plus a newline to stderr in one write(2), so a
+ * message is not interleaved with the job's output on the slow UART.
+ * The argument list ends with NULL. Long messages are cut at 511 bytes.
+ */
+void say(const char *first, ...);
+
+/* mkdir that accepts an existing directory; reports other failures. */
+void ensure_dir(const char *path, mode_t mode);
+
+/*
+ * Reads a whole file into buf as a NUL-terminated string. Returns 0, an
+ * errno value, or EFBIG if it does not fit in size - 1 bytes.
+ */
+int read_file(const char *path, char *buf, size_t size);
+
+/*
+ * Reads a whole file of at most max bytes into a new malloc'd string
+ * (*out, to free). Returns 0 or an errno value (EFBIG if larger).
+ */
+int read_file_alloc(const char *path, size_t max, char **out);
+
+/*
+ * Splits text into lines in place: returns the next line (without its
+ * '\n' or a trailing '\r'), advancing *cursor, or NULL at the end.
+ */
+char *next_line(char **cursor);
+
+/* Skips leading blanks (spaces and tabs). */
+char *skip_blanks(char *s);
+
+#endif /* VMRUN_GUEST_UTIL_H */
