@@ -13,6 +13,7 @@ namespace vmrun {
 namespace {
 
 constexpr uint64_t kMinMemMib = 64;  // a Debian kernel and its initramfs
+constexpr size_t kMaxDisks = 16;     // vda..vdp, each a PCI slot
 constexpr const char* kUsage =
     "usage: vmrun [OPTIONS] [JOB.IMG] [-- COMMAND [ARGS...]]\n"
     "Boots a small VM, runs the job in JOB.IMG (an image from vmrun-mkjob)\n"
@@ -96,6 +97,9 @@ Result<RunRequest> to_request(const po::variables_map& vm,
     for (const auto& text : vm["disk"].as<std::vector<std::string>>()) {
       c.disks.push_back(VMRUN_TRY(parse_disk(text)));
     }
+  }
+  if (c.disks.size() > kMaxDisks) {
+    return Error("at most " + std::to_string(kMaxDisks) + " disks");
   }
   for (auto& disk : c.disks) {
     if (vm.count("snapshot")) disk.snapshot = true;

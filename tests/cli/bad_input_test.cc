@@ -148,6 +148,28 @@ TEST_F(BadInputTest, MissingInitrd) {
   expect_usage_failure(run_vmrun({"-k", kernel_, "-i", missing}), missing);
 }
 
+TEST_F(BadInputTest, MissingJobImage) {
+  std::string missing = dir_ + "/no-such-job.img";
+  expect_usage_failure(run_vmrun({"-k", kernel_, "-i", initrd_, missing}), missing);
+}
+
+TEST_F(BadInputTest, MissingExtraDisk) {
+  std::string missing = dir_ + "/no-such-disk.img";
+  expect_usage_failure(run_vmrun({"-k", kernel_, "-i", initrd_, "--disk", missing}),
+                       missing);
+}
+
+TEST_F(BadInputTest, UnknownDiskOption) {
+  expect_usage_failure(run_vmrun({"-k", kernel_, "-i", initrd_, "--disk",
+                                  text_ + ",bogus"}),
+                       "bogus");
+}
+
+TEST_F(BadInputTest, TwoJobImages) {
+  expect_usage_failure(run_vmrun({"-k", kernel_, "-i", initrd_, text_, text_}),
+                       "one job image");
+}
+
 TEST_F(BadInputTest, MemoryTooSmall) {
   expect_usage_failure(run_vmrun(with_images({"-m", "1"})), "too small");
 }
