@@ -173,6 +173,8 @@ Result<void> Vm::setup_devices() {
       }),
       devices::ExitPort::kPort, devices::ExitPort::kSize));
   VMRUN_TRY(pio_.insert(pci_.config_ports(), kPciConfigPort, kPciConfigPortSize));
+  VMRUN_TRY(mmio_.insert(pci_.ecam(), devices::pci::PciBus::kEcamBase,
+                         devices::pci::PciBus::kEcamSize));
   return ok();
 }
 

@@ -75,7 +75,47 @@ class PciBus::ConfigPorts : public BusDevice {
   uint32_t address_ = 0;
 };
 
+// ECAM: the offset is bus (bits 27:20, only 0 here), device (19:15),
+// function (14:12) and register (11:0).
+class PciBus::Ecam : public BusDevice {
+ public:
+  explicit Ecam(PciBus& bus) : bus_(bus) {}
+
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    std::fill(data.begin(), data.end(), 0xff);
+    int device;
+    uint16_t reg;
+    if (!decode(offset, data.size(), &device, &reg)) return;
+    uint32_t v = bus_.config_read(device, reg, data.size());
+    std::memcpy(data.data(), &v, data.size());
+  }
+
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    int device;
+    uint16_t reg;
+    if (!decode(offset, data.size(), &device, &reg)) return;
+    uint32_t v = 0;
+    std::memcpy(&v, data.data(), data.size());
+    bus_.config_write(device, reg, data.size(), v);
+  }
+
+ private:
+  static bool decode(uint64_t offset, size_t len, int* device, uint16_t* reg) {
+    if (len != 1 && len != 2 && len != 4) return false;
+    if (((offset >> 12) & 0x7) != 0) return false;  // function 0 only
+    uint64_t r = offset & 0xfff;
+    if (r + len > 256) return false;  // no extended config space yet
+    *device = static_cast<int>((offset >> 15) & 0x1f);
+    *reg = static_cast<uint16_t>(r);
+    return true;
+  }
+
+  PciBus& bus_;
+};
+
 PciBus::PciBus() { slots_[0] = std::make_shared<HostBridge>(); }
+
+std::shared_ptr<BusDevice> PciBus::ecam() { return std::make_shared<Ecam>(*this); }
 
 Result<int> PciBus::add(std::shared_ptr<PciFunction> fn,
                         const std::vector<BarSpec>& bars, Bus& mmio) {

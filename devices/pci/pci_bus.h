@@ -44,12 +44,20 @@ class PciBus {
 
   // The CF8/CFC port device to put on the PIO bus at 0xcf8, 8 bytes.
   std::shared_ptr<BusDevice> config_ports();
+  // The ECAM (memory-mapped configuration) window for bus 0: 4 KiB per
+  // device and function, to put on the MMIO bus at kEcamBase. Linux finds it
+  // only through an ACPI MCFG table, which vmrun does not provide yet, so
+  // today's guests use CF8/CFC.
+  static constexpr uint64_t kEcamBase = 0xd0000000;
+  static constexpr uint64_t kEcamSize = 1 << 20;  // bus 0: 32 devices x 8 functions
+  std::shared_ptr<BusDevice> ecam();
 
   uint32_t config_read(int device, uint16_t offset, size_t len);
   void config_write(int device, uint16_t offset, size_t len, uint32_t value);
 
  private:
   class ConfigPorts;
+  class Ecam;
 
   std::mutex mu_;  // serializes config cycles from several vCPUs
   std::array<std::shared_ptr<PciFunction>, kMaxDevices> slots_{};
