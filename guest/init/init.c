@@ -135,10 +135,15 @@ static void run_child(int test, char *const argv[], const char *cwd, int report_
 {
     int err;
     if (!test) {
-        setsid();
-        attach_console(0);
-        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0)
-            say("vmrun-init: TIOCSCTTY: ", strerror(errno), NULL);
+        /*
+         * The job gets its own process group, in the foreground of the
+         * console (so Ctrl-C reaches it), in init's session. Not a session
+         * of its own: when a session leader exits, the kernel hangs up its
+         * terminal and throws away output not yet sent.
+         */
+        setpgid(0, 0);
+        tcsetpgrp(STDIN_FILENO, getpid());
+        signal(SIGTTOU, SIG_DFL);
     }
     if (cwd != NULL && chdir(cwd) != 0) {
         err = errno;
@@ -206,10 +211,14 @@ static uint32_t run_job(int test, char *const argv[], const char *cwd)
         run_child(test, argv, cwd, pfd[1]);
     }
     close(pfd[1]);
+    if (!test)
+        setpgid(pid, pid); /* also here: whichever runs first wins the race */
     int err = read_exec_error(pfd[0]); /* returns at exec or child exit */
     close(pfd[0]);
 
     int st = wait_job(pid);
+    if (!test)
+        tcsetpgrp(STDIN_FILENO, getpgrp());
     if (err != 0)
         return status_word(KIND_INIT_FAILED, err == ENOENT ? 127 : 126);
     if (st == -1)
@@ -279,6 +288,12 @@ static void report_ready(void)
 static void report_and_power_off(uint32_t word)
 {
     sync(); /* the job's writes to disks must land before vmrun kills us */
+    /*
+     * And its last output must have left the UART: the tty transmits from
+     * its buffer on interrupts, possibly on another CPU, after the job has
+     * exited. vmrun stops the VM at the outl, so wait for the console.
+     */
+    tcdrain(STDOUT_FILENO);
     if (ioperm(EXIT_PORT, 4, 1) == 0)
         outl(word, EXIT_PORT);
     else
@@ -304,6 +319,12 @@ int main(void)
     } else {
         mount_all();
         attach_console(O_NOCTTY);
+        /* Init owns the console as its session leader (see run_child). */
+        setsid();
+        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0)
+            say("vmrun-init: TIOCSCTTY: ", strerror(errno), NULL);
+        /* Taking the foreground back from a job must not stop init. */
+        signal(SIGTTOU, SIG_IGN);
         make_console_transparent();
         modules_load_boot(); /* virtio, ext4...: what a job disk needs */
         report_ready();
