@@ -39,8 +39,7 @@ class PciBus::ConfigPorts : public BusDevice {
     int device;
     uint16_t reg;
     if (offset < 4 || !target(offset, data.size(), &device, &reg)) return;
-    uint32_t v = bus_.config_read(device, reg, data.size());
-    std::memcpy(data.data(), &v, data.size());
+    bus_.config_read(device, reg, data);
   }
 
   void write(uint64_t offset, std::span<const uint8_t> data) override {
@@ -52,9 +51,7 @@ class PciBus::ConfigPorts : public BusDevice {
     int device;
     uint16_t reg;
     if (offset < 4 || !target(offset, data.size(), &device, &reg)) return;
-    uint32_t v = 0;
-    std::memcpy(&v, data.data(), data.size());
-    bus_.config_write(device, reg, data.size(), v);
+    bus_.config_write(device, reg, data);
   }
 
  private:
@@ -86,17 +83,14 @@ class PciBus::Ecam : public BusDevice {
     int device;
     uint16_t reg;
     if (!decode(offset, data.size(), &device, &reg)) return;
-    uint32_t v = bus_.config_read(device, reg, data.size());
-    std::memcpy(data.data(), &v, data.size());
+    bus_.config_read(device, reg, data);
   }
 
   void write(uint64_t offset, std::span<const uint8_t> data) override {
     int device;
     uint16_t reg;
     if (!decode(offset, data.size(), &device, &reg)) return;
-    uint32_t v = 0;
-    std::memcpy(&v, data.data(), data.size());
-    bus_.config_write(device, reg, data.size(), v);
+    bus_.config_write(device, reg, data);
   }
 
  private:
@@ -145,18 +139,25 @@ std::shared_ptr<BusDevice> PciBus::config_ports() {
   return std::make_shared<ConfigPorts>(*this);
 }
 
-uint32_t PciBus::config_read(int device, uint16_t offset, size_t len) {
-  std::lock_guard lock(mu_);
-  auto& fn = slots_[static_cast<size_t>(device)];
-  if (!fn) return 0xffffffff;  // no device: the vendor ID reads as 0xffff
-  return fn->config().read(offset, len);
+void PciBus::config_read(int device, uint16_t offset, std::span<uint8_t> data) {
+  uint32_t v = 0xffffffff;  // no device: the vendor ID reads as 0xffff
+  {
+    std::lock_guard lock(mu_);
+    if (auto& fn = slots_[static_cast<size_t>(device)]) {
+      v = fn->config().read(offset, data.size());
+    }
+  }
+  std::memcpy(data.data(), &v, std::min(data.size(), sizeof v));
 }
 
-void PciBus::config_write(int device, uint16_t offset, size_t len,
-                          uint32_t value) {
+void PciBus::config_write(int device, uint16_t offset,
+                          std::span<const uint8_t> data) {
+  uint32_t v = 0;
+  std::memcpy(&v, data.data(), std::min(data.size(), sizeof v));
   std::lock_guard lock(mu_);
-  auto& fn = slots_[static_cast<size_t>(device)];
-  if (fn) fn->config_write(offset, len, value);
+  if (auto& fn = slots_[static_cast<size_t>(device)]) {
+    fn->config_write(offset, data.size(), v);
+  }
 }
 
 }  // namespace vmrun::devices::pci

@@ -52,8 +52,10 @@ class PciBus {
   static constexpr uint64_t kEcamSize = 1 << 20;  // bus 0: 32 devices x 8 functions
   std::shared_ptr<BusDevice> ecam();
 
-  uint32_t config_read(int device, uint16_t offset, size_t len);
-  void config_write(int device, uint16_t offset, size_t len, uint32_t value);
+  // One configuration access of data.size() (1, 2 or 4) bytes, from either
+  // mechanism; a missing device reads as all-ones.
+  void config_read(int device, uint16_t offset, std::span<uint8_t> data);
+  void config_write(int device, uint16_t offset, std::span<const uint8_t> data);
 
  private:
   class ConfigPorts;

@@ -74,11 +74,11 @@ static void mount_all(void)
 /*
  * Points fds 0-2 at /dev/console. The kernel only does this if the
  * initramfs has a /dev/console node; after mounting devtmpfs we always can.
- * O_NOCTTY: init must not own the console, the job's session takes it.
+ * O_NOCTTY: init makes it its controlling tty explicitly, in main().
  */
-static void attach_console(int flags)
+static void attach_console(void)
 {
-    int fd = open("/dev/console", O_RDWR | flags);
+    int fd = open("/dev/console", O_RDWR | O_NOCTTY);
     if (fd < 0) {
         say("vmrun-init: open /dev/console: ", strerror(errno), NULL);
         return;
@@ -318,7 +318,7 @@ int main(void)
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     } else {
         mount_all();
-        attach_console(O_NOCTTY);
+        attach_console();
         /* Init owns the console as its session leader (see run_child). */
         setsid();
         if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0)

@@ -167,12 +167,21 @@ Result<LoadedKernel> load_kernel(std::span<const uint8_t> image,
   return load_kernel(SpanReader(image), mem);
 }
 
-Result<void> check_kernel_file(const std::string& path) {
+// Opens a kernel file: a regular, non-empty file; returns it with its size.
+Result<std::pair<UniqueFd, uint64_t>> open_kernel(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Error::from_errno("cannot open kernel " + path);
   struct stat st;
   if (fstat(fd.get(), &st) < 0) return Error::from_errno("stat " + path);
-  FileReader image(fd.get(), static_cast<uint64_t>(st.st_size));
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+    return Error("kernel " + path + " is not a regular, non-empty file");
+  }
+  return std::pair{std::move(fd), static_cast<uint64_t>(st.st_size)};
+}
+
+Result<void> check_kernel_file(const std::string& path) {
+  auto [fd, size] = VMRUN_TRY(open_kernel(path));
+  FileReader image(fd.get(), size);
   const std::string where = "kernel " + path;
   if (is_elf(image)) {
     if (auto r = check_elf_header(image); !r) return r.error().context(where);
@@ -184,14 +193,8 @@ Result<void> check_kernel_file(const std::string& path) {
 
 Result<LoadedKernel> load_kernel_file(const std::string& path,
                                       const GuestMemory& mem) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Error::from_errno("cannot open kernel " + path);
-  struct stat st;
-  if (fstat(fd.get(), &st) < 0) return Error::from_errno("stat " + path);
-  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-    return Error("kernel " + path + " is not a regular, non-empty file");
-  }
-  auto loaded = load_kernel(FileReader(fd.get(), static_cast<uint64_t>(st.st_size)), mem);
+  auto [fd, size] = VMRUN_TRY(open_kernel(path));
+  auto loaded = load_kernel(FileReader(fd.get(), size), mem);
   if (!loaded) return loaded.error().context("kernel " + path);
   return loaded;
 }
