@@ -14,6 +14,7 @@ namespace {
 
 constexpr uint64_t kMinMemMib = 64;  // a Debian kernel and its initramfs
 constexpr size_t kMaxDisks = 16;     // vda..vdp, each a PCI slot
+constexpr size_t kMaxPciDevices = 31;  // bus 0 minus the host bridge
 constexpr const char* kUsage =
     "usage: vmrun [OPTIONS] [JOB.IMG] [-- COMMAND [ARGS...]]\n"
     "Boots a small VM, runs the job in JOB.IMG (an image from vmrun-mkjob)\n"
@@ -36,6 +37,9 @@ po::options_description make_options() {
       ("disk,d", po::value<std::vector<std::string>>()->composing(),
        "attach a raw disk image as the next virtio-blk disk: PATH[,ro]"
        "[,snapshot] (repeatable)")
+      ("vfio-pci", po::value<std::vector<std::string>>()->composing(),
+       "pass a host PCI function through to the guest: DOMAIN:BUS:DEV.FN as "
+       "lspci -D prints it; it must be bound to vfio-pci (repeatable)")
       ("snapshot", "every disk, the job image too, gets a throwaway overlay: "
        "the guest may write, the files stay unchanged")
       ("timeout", po::value<double>(),
@@ -104,6 +108,20 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   for (auto& disk : c.disks) {
     if (vm.count("snapshot")) disk.snapshot = true;
     VMRUN_TRY(check_file("disk", disk.path));
+  }
+  if (vm.count("vfio-pci")) {
+    for (const auto& text : vm["vfio-pci"].as<std::vector<std::string>>()) {
+      auto address = devices::vfio::PciAddress::parse(text);
+      if (!address) return address.error().context("--vfio-pci");
+      if (std::find(c.vfio.begin(), c.vfio.end(), *address) != c.vfio.end()) {
+        return Error("--vfio-pci " + address->to_string() + " given twice");
+      }
+      c.vfio.push_back(*address);
+    }
+  }
+  if (c.disks.size() + c.vfio.size() > kMaxPciDevices) {
+    return Error("too many PCI devices: at most " + std::to_string(kMaxPciDevices) +
+                 " disks and --vfio-pci functions together");
   }
   if (vm.count("mem")) {
     c.mem_mib = VMRUN_TRY(parse_mem_mib(vm["mem"].as<std::string>()));

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "devices/vfio/pci_address.h"
+
 namespace vmrun {
 
 struct DiskConfig {
@@ -27,6 +29,8 @@ struct VmConfig {
   // first, and init runs the job from it.
   std::vector<DiskConfig> disks;
   bool has_job_image = false;
+  // Host PCI functions passed through with VFIO, in slot order after the disks.
+  std::vector<devices::vfio::PciAddress> vfio;
 };
 
 }  // namespace vmrun

@@ -146,6 +146,23 @@ Result<void> VmFd::irqfd(int fd, uint32_t gsi) {
   return check(ioctl(fd_.get(), KVM_IRQFD, &e), "KVM_IRQFD");
 }
 
+Result<void> VmFd::irqfd_deassign(int fd, uint32_t gsi) {
+  kvm_irqfd e{};
+  e.fd = static_cast<uint32_t>(fd);
+  e.gsi = gsi;
+  e.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  return check(ioctl(fd_.get(), KVM_IRQFD, &e), "KVM_IRQFD deassign");
+}
+
+Result<void> VmFd::irqfd_resample(int fd, uint32_t gsi, int resample_fd) {
+  kvm_irqfd e{};
+  e.fd = static_cast<uint32_t>(fd);
+  e.gsi = gsi;
+  e.flags = KVM_IRQFD_FLAG_RESAMPLE;
+  e.resamplefd = static_cast<uint32_t>(resample_fd);
+  return check(ioctl(fd_.get(), KVM_IRQFD, &e), "KVM_IRQFD resample");
+}
+
 Result<void> VmFd::set_gsi_routing(
     const std::vector<kvm_irq_routing_entry>& routes) {
   auto buf = flex_buffer<kvm_abi::IrqRoutingHeader>(routes);

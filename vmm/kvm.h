@@ -62,6 +62,10 @@ class VmFd {
   Result<void> ioeventfd(uint64_t addr, uint32_t len, int fd);
   // KVM injects GSI `gsi` whenever `fd` is signalled.
   Result<void> irqfd(int fd, uint32_t gsi);
+  Result<void> irqfd_deassign(int fd, uint32_t gsi);
+  // Level-triggered: `fd` raises the GSI, and when the guest ends the
+  // interrupt KVM lowers it and signals `resample_fd`.
+  Result<void> irqfd_resample(int fd, uint32_t gsi, int resample_fd);
   // Replaces the whole GSI routing table.
   Result<void> set_gsi_routing(const std::vector<kvm_irq_routing_entry>& routes);
   Result<std::unique_ptr<VcpuFd>> create_vcpu(int id);

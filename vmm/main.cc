@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/vfio/host_device.h"
 #include "vmm/cli.h"
 #include "vmm/host_check.h"
 #include "vmm/vm.h"
@@ -72,6 +73,11 @@ int main(int argc, char** argv) {
   // Everything that can be checked without a VM is checked before one exists.
   if (auto r = vmrun::x86::check_kernel_file(config.kernel); !r) {
     return fail(r.error().message());
+  }
+  for (const auto& address : config.vfio) {
+    if (auto r = vmrun::devices::vfio::check_host_device(address); !r) {
+      return fail(r.error().message());
+    }
   }
   if (access(config.kvm_device.c_str(), F_OK) != 0) {
     return fail(config.kvm_device +

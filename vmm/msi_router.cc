@@ -51,6 +51,13 @@ Result<void> MsiRouter::set_route(uint32_t gsi, uint64_t addr, uint32_t data) {
   return commit_locked();
 }
 
+Result<void> MsiRouter::set_masked(uint32_t gsi, bool masked) {
+  std::lock_guard lock(mu_);
+  auto it = eventfds_.find(gsi);
+  if (it == eventfds_.end()) return Error("mask of unknown GSI");
+  return masked ? vm_.irqfd_deassign(it->second.get(), gsi) : vm_.irqfd(it->second.get(), gsi);
+}
+
 void MsiRouter::fire(uint32_t gsi) {
   int fd = eventfd(gsi);
   if (fd < 0) return;

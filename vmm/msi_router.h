@@ -25,6 +25,9 @@ class MsiRouter {
   Result<uint32_t> allocate();
   // Points `gsi` at an MSI message and updates KVM's routing table.
   Result<void> set_route(uint32_t gsi, uint64_t addr, uint32_t data);
+  // A masked GSI's eventfd is detached from KVM: signals wait in it, and
+  // KVM injects one as soon as it is attached again (unmasked).
+  Result<void> set_masked(uint32_t gsi, bool masked);
   // Raises the GSI's interrupt.
   void fire(uint32_t gsi);
   int eventfd(uint32_t gsi);

@@ -92,6 +92,7 @@ Result<std::unique_ptr<Vm>> Vm::create(
   VMRUN_TRY(vm->load_boot_image());
   VMRUN_TRY(vm->setup_devices());
   VMRUN_TRY(vm->setup_disks());
+  VMRUN_TRY(vm->setup_vfio());
   VMRUN_TRY(vm->setup_vcpus());
   return vm;
 }
@@ -99,9 +100,8 @@ Result<std::unique_ptr<Vm>> Vm::create(
 Result<void> Vm::setup_memory() {
   const uint64_t size = config_.mem_mib << 20;
   memory_ = VMRUN_TRY(GuestMemory::create(x86::ram_regions(size)));
-  uint32_t slot = 0;
   for (const auto& r : memory_->regions()) {
-    VMRUN_TRY(vm_.set_user_memory_region(slot++, r.gpa, r.size, r.host));
+    VMRUN_TRY(vm_.set_user_memory_region(next_memory_slot_++, r.gpa, r.size, r.host));
   }
   return ok();
 }
@@ -224,6 +224,29 @@ Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> devic
     VMRUN_TRY(vm_.ioeventfd(bar0 + dev->notify_offset(q), 2, dev->notify_eventfd(q)));
   }
   virtio_.push_back(std::move(dev));
+  return ok();
+}
+
+Result<void> Vm::setup_vfio() {
+  if (config_.vfio.empty()) return ok();
+  vfio_ = VMRUN_TRY(devices::vfio::Container::open());
+  for (const auto& address : config_.vfio) {
+    auto host = VMRUN_TRY(devices::vfio::check_host_device(address));
+    auto device = VMRUN_TRY(vfio_->open_device(host));
+    auto fn = VMRUN_TRY(devices::vfio::Passthrough::create(std::move(device),
+                                                            passthrough_irqs_));
+    int slot = VMRUN_TRY(pci_.add(fn, fn->bars(), mmio_));
+    VMRUN_TRY(fn->attach_intx(x86::pci_intx_gsi(slot)));
+    for (const auto& m : VMRUN_TRY(fn->map_bars())) {
+      VMRUN_TRY(vm_.set_user_memory_region(next_memory_slot_++, m.gpa, m.size, m.host));
+    }
+    spdlog::info("vfio: {} at guest slot {}", address.to_string(), slot);
+  }
+  // The devices DMA to guest-physical addresses: map all of RAM at its
+  // guest address. This pins it (the whole of --mem becomes resident).
+  for (const auto& r : memory_->regions()) {
+    VMRUN_TRY(vfio_->map_dma(r.gpa, r.size, r.host));
+  }
   return ok();
 }
 

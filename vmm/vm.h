@@ -11,6 +11,8 @@
 
 #include "devices/bus.h"
 #include "devices/pci/pci_bus.h"
+#include "devices/vfio/kernel_vfio.h"
+#include "devices/vfio/passthrough.h"
 #include "devices/virtio/virtio_pci.h"
 #include "devices/uart16550.h"
 #include "vmm/config.h"
@@ -18,6 +20,7 @@
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/msi_router.h"
+#include "vmm/passthrough_irqs.h"
 #include "vmm/stop_signal.h"
 #include "vmm/vcpu_thread.h"
 
@@ -43,6 +46,7 @@ class Vm {
   Result<void> setup_devices();
   Result<void> setup_disks();
   Result<void> add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> device);
+  Result<void> setup_vfio();
   Result<void> setup_vcpus();
   void pump_console_input();
   void stop_vcpus();
@@ -65,6 +69,11 @@ class Vm {
   devices::Bus mmio_{"mmio"};
   std::shared_ptr<devices::Uart16550> uart_;
   MsiRouter msi_{vm_};
+  uint32_t next_memory_slot_ = 0;
+  PassthroughIrqs passthrough_irqs_{msi_, vm_};
+  // Before pci_: the devices (and their fds) go first, then the container
+  // unmaps DMA and lets the groups go, then guest RAM is freed.
+  std::unique_ptr<devices::vfio::Container> vfio_;
   // After memory_: devices' worker threads stop before guest RAM goes away.
   devices::pci::PciBus pci_;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> virtio_;

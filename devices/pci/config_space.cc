@@ -9,7 +9,7 @@ constexpr uint16_t kCommand = 0x04, kStatus = 0x06, kBar0 = 0x10,
                    kSubsysVendor = 0x2c, kCapPtr = 0x34, kIntLine = 0x3c,
                    kIntPin = 0x3d;
 constexpr uint16_t kStatusCapList = 0x10;
-constexpr uint32_t kBarMem64 = 0x4;
+constexpr uint32_t kBarMem64 = 0x4, kBarPrefetch = 0x8;
 
 void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
@@ -83,7 +83,7 @@ uint32_t ConfigSpace::bar_read(int index) const {
   }
   const BarSpec& spec = bars_[index];
   if (spec.size == 0) return 0;
-  uint32_t flags = spec.is64 ? kBarMem64 : 0;
+  uint32_t flags = (spec.is64 ? kBarMem64 : 0) | (spec.prefetchable ? kBarPrefetch : 0);
   if (bar_sizing_[index]) return static_cast<uint32_t>(~(spec.size - 1)) | flags;
   return static_cast<uint32_t>(bar_addr_[index]) | flags;
 }

@@ -17,6 +17,7 @@ constexpr uint16_t kVendorVirtio = 0x1af4;
 struct BarSpec {
   uint64_t size = 0;   // a power of two >= 4096; 0: unused
   bool is64 = false;   // takes two BAR slots
+  bool prefetchable = false;
 };
 
 class ConfigSpace {

@@ -144,7 +144,7 @@ void PciBus::config_read(int device, uint16_t offset, std::span<uint8_t> data) {
   {
     std::lock_guard lock(mu_);
     if (auto& fn = slots_[static_cast<size_t>(device)]) {
-      v = fn->config().read(offset, data.size());
+      v = fn->config_read(offset, data.size());
     }
   }
   std::memcpy(data.data(), &v, std::min(data.size(), sizeof v));

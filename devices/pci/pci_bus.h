@@ -19,6 +19,11 @@ class PciFunction {
  public:
   virtual ~PciFunction() = default;
   virtual ConfigSpace& config() = 0;
+  // Config reads go through here so a function can pass some through to a
+  // real device (VFIO); the default reads config().
+  virtual uint32_t config_read(uint16_t offset, size_t len) {
+    return config().read(offset, len);
+  }
   // Config writes go through here so a function can react (MSI-X enable,
   // command register); the default stores them.
   virtual void config_write(uint16_t offset, size_t len, uint32_t value) {
