@@ -193,6 +193,48 @@ TEST_F(BadInputTest, CommandWithoutDashDash) {
       run_vmrun(with_images({"--kvm-device", "/nonexistent", "uname"})), "--");
 }
 
+TEST_F(BadInputTest, MalformedPciAddress) {
+  for (const char* bdf : {"01:00", "0000:01:00.8", "0000:01:20.0", "0000:01:00.0x", "x"}) {
+    expect_usage_failure(run_vmrun(with_images({"--vfio-pci", bdf, "--", "true"})),
+                         "is not a PCI address");
+  }
+}
+
+TEST_F(BadInputTest, PciDeviceThatDoesNotExist) {
+  expect_usage_failure(
+      run_vmrun(with_images({"--vfio-pci", "0000:7e:1f.7", "--", "true"})),
+      "--vfio-pci 0000:7e:1f.7: no such PCI device");
+}
+
+TEST_F(BadInputTest, SamePciDeviceTwice) {
+  expect_usage_failure(run_vmrun(with_images({"--vfio-pci", "0000:00:00.0", "--vfio-pci",
+                                              "00:00.0", "--", "true"})),
+                       "given twice");
+}
+
+// Any host device a host driver owns (virtio, a NIC, ...) must be refused
+// with the commands that would hand it to vfio-pci; vmrun changes nothing.
+TEST_F(BadInputTest, PciDeviceOwnedByAHostDriver) {
+  std::string bdf, driver;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/sys/bus/pci/devices", ec)) {
+    auto link = fs::read_symlink(e.path() / "driver", ec);
+    if (!ec && link.filename() != "vfio-pci") {
+      bdf = e.path().filename().string();
+      driver = link.filename().string();
+      break;
+    }
+  }
+  if (bdf.empty()) GTEST_SKIP() << "no PCI device bound to a host driver here";
+  Outcome o = run_vmrun(with_images({"--vfio-pci", bdf, "--", "true"}));
+  expect_usage_failure(o, "bound to " + driver + ", not vfio-pci");
+  EXPECT_NE(o.err.find("echo " + bdf + " > /sys/bus/pci/devices/" + bdf + "/driver/unbind"),
+            std::string::npos);
+  EXPECT_NE(o.err.find("/sys/bus/pci/drivers/vfio-pci/new_id"), std::string::npos);
+  auto still = fs::read_symlink("/sys/bus/pci/devices/" + bdf + "/driver", ec);
+  EXPECT_EQ(still.filename().string(), driver) << "vmrun must not rebind anything";
+}
+
 TEST_F(BadInputTest, MissingKvmDevice) {
   expect_usage_failure(
       run_vmrun(with_images({"--kvm-device", "/nonexistent", "--", "true"})),
