@@ -13,8 +13,11 @@ constexpr uint16_t kMsixEnable = 0x8000;
 constexpr uint16_t kMsixFunctionMask = 0x4000;
 constexpr uint32_t kMsixEntryMasked = 1;
 
+// Bytes past config space (a capability placed at its very end by a broken
+// or hostile device) read as zero.
 uint16_t get16(std::span<const uint8_t, 256> raw, size_t at) {
-  return static_cast<uint16_t>(raw[at] | raw[at + 1] << 8);
+  auto byte = [&raw](size_t i) -> uint16_t { return i < raw.size() ? raw[i] : 0; };
+  return static_cast<uint16_t>(byte(at) | byte(at + 1) << 8);
 }
 uint32_t get32(std::span<const uint8_t, 256> raw, size_t at) {
   return static_cast<uint32_t>(get16(raw, at)) | static_cast<uint32_t>(get16(raw, at + 2)) << 16;

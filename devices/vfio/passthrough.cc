@@ -108,7 +108,7 @@ void Passthrough::setup_capabilities() {
     if (id == kCapMsi && !msi_) {
       msi_.emplace(raw_, at);
       kept.push_back(at);
-    } else if (id == kCapMsix && !msix_) {
+    } else if (id == kCapMsix && !msix_ && at + 12u <= raw_.size()) {
       msix_.emplace(raw_, at);
       kept.push_back(at);
     } else if (id == kCapPm || id == kCapPcie) {
