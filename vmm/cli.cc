@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -37,6 +38,9 @@ po::options_description make_options() {
       ("disk,d", po::value<std::vector<std::string>>()->composing(),
        "attach a raw disk image as the next virtio-blk disk: PATH[,ro]"
        "[,snapshot] (repeatable)")
+      ("9p", po::value<std::vector<std::string>>()->composing(),
+       "share a host directory over virtio-9p: DIR,TAG[,ro][,at=GUESTPATH]; guest "
+       "init mounts it at GUESTPATH (default /mnt/TAG) (repeatable)")
       ("vfio-pci", po::value<std::vector<std::string>>()->composing(),
        "pass a host PCI function through to the guest: DOMAIN:BUS:DEV.FN as "
        "lspci -D prints it; it must be bound to vfio-pci (repeatable)")
@@ -109,6 +113,18 @@ Result<RunRequest> to_request(const po::variables_map& vm,
     if (vm.count("snapshot")) disk.snapshot = true;
     VMRUN_TRY(check_file("disk", disk.path));
   }
+  if (vm.count("9p")) {
+    for (const auto& text : vm["9p"].as<std::vector<std::string>>()) {
+      ShareConfig share = VMRUN_TRY(parse_share(text));
+      for (const auto& other : c.shares) {
+        if (other.tag == share.tag) return Error("--9p: tag '" + share.tag + "' used twice");
+        if (other.guest_path == share.guest_path) {
+          return Error("--9p: two shares mounted at " + share.guest_path);
+        }
+      }
+      c.shares.push_back(std::move(share));
+    }
+  }
   if (vm.count("vfio-pci")) {
     for (const auto& text : vm["vfio-pci"].as<std::vector<std::string>>()) {
       auto address = devices::vfio::PciAddress::parse(text);
@@ -119,9 +135,9 @@ Result<RunRequest> to_request(const po::variables_map& vm,
       c.vfio.push_back(*address);
     }
   }
-  if (c.disks.size() + c.vfio.size() > kMaxPciDevices) {
+  if (c.disks.size() + c.shares.size() + c.vfio.size() > kMaxPciDevices) {
     return Error("too many PCI devices: at most " + std::to_string(kMaxPciDevices) +
-                 " disks and --vfio-pci functions together");
+                 " disks, --9p shares and --vfio-pci functions together");
   }
   if (vm.count("mem")) {
     c.mem_mib = VMRUN_TRY(parse_mem_mib(vm["mem"].as<std::string>()));
@@ -178,6 +194,62 @@ Result<DiskConfig> parse_disk(const std::string& text) {
     comma = next;
   }
   return disk;
+}
+
+Result<ShareConfig> parse_share(const std::string& text) {
+  ShareConfig share;
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    parts.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (parts.size() < 2 || parts[0].empty() || parts[1].empty()) {
+    return Error("--9p: expected DIR,TAG[,ro][,at=GUESTPATH], got '" + text + "'");
+  }
+  share.dir = parts[0];
+  share.tag = parts[1];
+  if (share.tag.size() > 31 ||
+      share.tag.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                  "0123456789_.-") != std::string::npos) {
+    return Error("--9p: tag '" + share.tag +
+                 "' must be 1 to 31 letters, digits, '_', '.' or '-'");
+  }
+  share.guest_path = "/mnt/" + share.tag;
+  for (size_t i = 2; i < parts.size(); ++i) {
+    const std::string& opt = parts[i];
+    if (opt == "ro") {
+      share.read_only = true;
+    } else if (opt.rfind("at=", 0) == 0) {
+      share.guest_path = opt.substr(3);
+      const std::string& p = share.guest_path;
+      if (p.size() < 2 || p[0] != '/' || p.find("/../") != std::string::npos ||
+          (p.size() >= 3 && p.compare(p.size() - 3, 3, "/..") == 0)) {
+        return Error("--9p: at=" + p + ": the guest path must be absolute, not /, "
+                     "without '..'");
+      }
+      for (const char* reserved : {"/proc", "/sys", "/dev", "/job"}) {
+        const std::string r = reserved;
+        if (p == r || p.rfind(r + "/", 0) == 0) {
+          return Error("--9p: at=" + p + ": " + r + " belongs to the guest's init");
+        }
+      }
+    } else {
+      return Error("--9p: unknown option '" + opt + "' in '" + text + "' (known: ro, at=PATH)");
+    }
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(share.dir, ec)) {
+    return Error("--9p: '" + share.dir + "' is not a directory");
+  }
+  if (access(share.dir.c_str(), R_OK | X_OK) != 0 ||
+      (!share.read_only && access(share.dir.c_str(), W_OK) != 0)) {
+    return Error("--9p: no permission to " + std::string(share.read_only ? "read" : "write") +
+                 " '" + share.dir + "'" + (share.read_only ? "" : " (add ,ro to share it read-only)"));
+  }
+  return share;
 }
 
 Result<uint64_t> parse_mem_mib(const std::string& text) {

@@ -38,4 +38,8 @@ Result<DiskConfig> parse_disk(const std::string& text);
 // Parses "512", "512M", "2G" into MiB.
 Result<uint64_t> parse_mem_mib(const std::string& text);
 
+// --9p DIR,TAG[,ro][,at=GUESTPATH]; checks the directory exists and is
+// accessible as asked.
+Result<ShareConfig> parse_share(const std::string& text);
+
 }  // namespace vmrun

@@ -16,6 +16,14 @@ struct DiskConfig {
   bool snapshot = false;  // writes go to a throwaway overlay
 };
 
+// A host directory shared with the guest over virtio-9p (--9p).
+struct ShareConfig {
+  std::string dir;         // on the host
+  std::string tag;         // the mount tag
+  std::string guest_path;  // where guest init mounts it (default /mnt/TAG)
+  bool read_only = false;
+};
+
 struct VmConfig {
   std::string kernel;       // bzImage or ELF vmlinux
   std::string initrd;       // may be empty: no initrd
@@ -29,6 +37,7 @@ struct VmConfig {
   // first, and init runs the job from it.
   std::vector<DiskConfig> disks;
   bool has_job_image = false;
+  std::vector<ShareConfig> shares;  // PCI slots after the disks
   // Host PCI functions passed through with VFIO, in slot order after the disks.
   std::vector<devices::vfio::PciAddress> vfio;
 };

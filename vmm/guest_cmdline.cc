@@ -15,23 +15,35 @@ bool passes_unescaped(unsigned char c) {
 
 }  // namespace
 
-std::string encode_job_command(const std::vector<std::string>& argv) {
-  if (argv.empty()) return {};
+std::string percent_encode(const std::string& text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out = "vmrun.cmd=";
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (i > 0) out += ',';
-    for (unsigned char c : argv[i]) {
-      if (passes_unescaped(c)) {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-      }
+  std::string out;
+  for (unsigned char c : text) {
+    if (passes_unescaped(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
     }
   }
   return out;
+}
+
+std::string encode_job_command(const std::vector<std::string>& argv) {
+  if (argv.empty()) return {};
+  std::string out = "vmrun.cmd=";
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (i > 0) out += ',';
+    out += percent_encode(argv[i]);
+  }
+  return out;
+}
+
+std::string encode_share(const std::string& tag, const std::string& guest_path,
+                         bool read_only) {
+  return "vmrun.9p=" + percent_encode(tag) + "," + percent_encode(guest_path) +
+         (read_only ? ",ro" : "");
 }
 
 Result<std::string> build_kernel_cmdline(

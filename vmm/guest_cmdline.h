@@ -19,6 +19,13 @@ inline constexpr const char* kBaseKernelParams =
     "io_delay=none no_timer_check acpi=off pci=noearly "
     "i8042.noaux i8042.nomux i8042.dumbkbd";
 
+// Bytes outside [A-Za-z0-9._/:@+=-] as %XX (docs/guest-protocol.md).
+std::string percent_encode(const std::string& text);
+
+// "vmrun.9p=TAG,PATH[,ro]": init mounts the 9p share TAG at PATH.
+std::string encode_share(const std::string& tag, const std::string& guest_path,
+                         bool read_only);
+
 // "vmrun.cmd=..." for argv; an empty argv gives an empty string (no token:
 // init then runs a shell).
 std::string encode_job_command(const std::vector<std::string>& argv);

@@ -15,6 +15,7 @@
 #include "devices/disk.h"
 #include "devices/i8042.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/p9.h"
 #include "vmm/guest_cmdline.h"
 #include "vmm/x86/boot_params.h"
 #include "vmm/x86/cpu_setup.h"
@@ -119,6 +120,9 @@ Result<void> Vm::load_boot_image() {
     initrd = x86::InitrdPlacement{addr, size};
   }
   std::vector<std::string> settings;
+  for (const auto& share : config_.shares) {
+    settings.push_back(encode_share(share.tag, share.guest_path, share.read_only));
+  }
   if (config_.has_job_image) {
     // The job image is the first virtio-blk disk (docs/guest-protocol.md).
     settings.push_back("vmrun.job=vda");
@@ -186,6 +190,11 @@ Result<void> Vm::setup_disks() {
     const std::string name = "vd" + std::string(1, static_cast<char>('a' + i));
     VMRUN_TRY(add_virtio(std::make_unique<devices::virtio::VirtioBlk>(
         std::move(backend).value(), name, "vmrun-" + name)));
+  }
+  for (const auto& share : config_.shares) {
+    auto server = VMRUN_TRY(devices::p9::Server::create(share.dir, share.read_only));
+    VMRUN_TRY(add_virtio(
+        std::make_unique<devices::virtio::Virtio9p>(std::move(server), share.tag)));
   }
   return ok();
 }

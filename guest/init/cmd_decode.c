@@ -79,21 +79,34 @@ static const char *next_param(const char *p, struct param *out)
     return p + i;
 }
 
-/* Finds the last token named name; returns 1 and fills *found if any. */
-static int find_last(const char *cmdline, const char *name, struct param *found)
+/*
+ * Finds the next token named name at or after *cursor; returns 1 and fills
+ * *found if there is one. Moves *cursor past it (or to the end).
+ */
+static int find_next(const char **cursor, const char *name, struct param *found)
 {
     size_t name_len = strlen(name);
-    int have = 0;
-    const char *p = skip_spaces(cmdline);
+    const char *p = skip_spaces(*cursor);
 
     while (*p) {
         struct param prm;
         p = skip_spaces(next_param(p, &prm));
         if (prm.name_len == name_len && memcmp(prm.name, name, name_len) == 0) {
             *found = prm;
-            have = 1;
+            *cursor = p;
+            return 1;
         }
     }
+    *cursor = p;
+    return 0;
+}
+
+/* Finds the last token named name; returns 1 and fills *found if any. */
+static int find_last(const char *cmdline, const char *name, struct param *found)
+{
+    int have = 0;
+    while (find_next(&cmdline, name, found))
+        have = 1;
     return have;
 }
 
@@ -184,6 +197,17 @@ const char *vmrun_cmd_result_str(enum vmrun_cmd_result r)
     return "unknown error";
 }
 
+/* Copies a token's raw value; the results of cmdline_get(). */
+static int copy_value(const struct param *prm, char *out, size_t outlen)
+{
+    if (prm->val_len >= outlen)
+        return -1;
+    if (prm->val_len > 0)
+        memcpy(out, prm->val, prm->val_len);
+    out[prm->val_len] = '\0';
+    return 1;
+}
+
 int cmdline_get(const char *cmdline, const char *name, char *out, size_t outlen)
 {
     struct param prm;
@@ -192,10 +216,115 @@ int cmdline_get(const char *cmdline, const char *name, char *out, size_t outlen)
         out[0] = '\0';
     if (!find_last(cmdline, name, &prm))
         return 0;
-    if (prm.val_len >= outlen)
-        return -1;
-    if (prm.val_len > 0)
-        memcpy(out, prm.val, prm.val_len);
-    out[prm.val_len] = '\0';
+    return copy_value(&prm, out, outlen);
+}
+
+int cmdline_next(const char **cursor, const char *name, char *out, size_t outlen)
+{
+    struct param prm;
+
+    if (outlen > 0)
+        out[0] = '\0';
+    if (!find_next(cursor, name, &prm))
+        return 0;
+    return copy_value(&prm, out, outlen);
+}
+
+/* The tag names the virtio device and appears in messages: keep it plain. */
+static int valid_tag(const char *tag)
+{
+    size_t n = strlen(tag);
+    if (n == 0 || n > VMRUN_SHARE_TAG_MAX)
+        return 0;
+    for (const char *p = tag; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-'))
+            return 0;
     return 1;
+}
+
+/*
+ * Absolute, no `..` (init creates the directories, so the path must not
+ * climb anywhere), and some real component: mounting over / (or "//",
+ * "/.") would hide init's own file system. Extra '/' and `.` are harmless.
+ */
+static int valid_share_path(const char *p)
+{
+    int named = 0;
+    if (*p != '/')
+        return 0;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 2 && start[0] == '.' && start[1] == '.')
+            return 0;
+        if (n > 1 || (n == 1 && start[0] != '.'))
+            named = 1;
+    }
+    return named;
+}
+
+/* The fields decode exactly like vmrun.cmd's arguments. */
+static enum vmrun_share_result parse_share(const char *value, struct vmrun_share *out)
+{
+    struct vmrun_cmd f;
+
+    switch (decode_args(value, strlen(value), &f)) {
+    case VMRUN_CMD_FOUND:
+        break;
+    case VMRUN_CMD_BAD_ESCAPE:
+        return VMRUN_SHARE_BAD_ESCAPE;
+    case VMRUN_CMD_NUL_BYTE:
+        return VMRUN_SHARE_NUL_BYTE;
+    case VMRUN_CMD_TOO_LONG:
+        return VMRUN_SHARE_TOO_LONG;
+    default:
+        return VMRUN_SHARE_BAD_FIELDS;
+    }
+    if (f.argc < 2 || f.argc > 3 || (f.argc == 3 && strcmp(f.argv[2], "ro") != 0))
+        return VMRUN_SHARE_BAD_FIELDS;
+    if (!valid_tag(f.argv[0]))
+        return VMRUN_SHARE_BAD_TAG;
+    if (strlen(f.argv[1]) >= sizeof out->path)
+        return VMRUN_SHARE_TOO_LONG;
+    if (!valid_share_path(f.argv[1]))
+        return VMRUN_SHARE_BAD_PATH;
+    strcpy(out->tag, f.argv[0]);
+    strcpy(out->path, f.argv[1]);
+    out->read_only = f.argc == 3;
+    return VMRUN_SHARE_OK;
+}
+
+enum vmrun_share_result vmrun_share_parse(const char *value, struct vmrun_share *out)
+{
+    memset(out, 0, sizeof *out);
+    enum vmrun_share_result r = parse_share(value, out);
+    if (r != VMRUN_SHARE_OK)
+        memset(out, 0, sizeof *out);
+    return r;
+}
+
+const char *vmrun_share_result_str(enum vmrun_share_result r)
+{
+    switch (r) {
+    case VMRUN_SHARE_OK:
+        return "ok";
+    case VMRUN_SHARE_BAD_ESCAPE:
+        return "bad % escape";
+    case VMRUN_SHARE_NUL_BYTE:
+        return "%00 not allowed";
+    case VMRUN_SHARE_TOO_LONG:
+        return "too long";
+    case VMRUN_SHARE_BAD_FIELDS:
+        return "expected TAG,PATH or TAG,PATH,ro";
+    case VMRUN_SHARE_BAD_TAG:
+        return "TAG must be 1-31 of A-Z a-z 0-9 _ . -";
+    case VMRUN_SHARE_BAD_PATH:
+        return "PATH must be absolute, not /, without ..";
+    }
+    return "unknown error";
 }

@@ -2,7 +2,8 @@
  * Parsing of the guest kernel command line for vmrun's init.
  *
  * See docs/guest-protocol.md: vmrun appends `vmrun.cmd=ARGS`, where ARGS is
- * the job's argv, each argument percent-encoded, joined by `,`.
+ * the job's argv, each argument percent-encoded, joined by `,`, and one
+ * `vmrun.9p=TAG,PATH[,ro]` per shared directory, encoded the same way.
  *
  * Tokens are split the way the kernel splits them (lib/cmdline.c next_arg):
  * whitespace separates tokens except inside double quotes, a token may be
@@ -66,6 +67,51 @@ const char *vmrun_cmd_result_str(enum vmrun_cmd_result r);
  * does not fit in outlen bytes (then out is "" if outlen > 0).
  */
 int cmdline_get(const char *cmdline, const char *name, char *out, size_t outlen);
+
+/*
+ * For a setting that may appear several times (vmrun.9p): every occurrence,
+ * in command line order. *cursor starts at the command line; each call
+ * copies the next value like cmdline_get() and moves *cursor past it.
+ * Returns 1 (copied), 0 (no more), or -1 (does not fit; out is "" and the
+ * cursor still moves on, so the caller can report it and stop or go on).
+ */
+int cmdline_next(const char **cursor, const char *name, char *out, size_t outlen);
+
+/*
+ * One shared directory, `vmrun.9p=TAG,PATH[,ro]` (docs/guest-protocol.md):
+ * TAG and PATH %-encoded like vmrun.cmd's arguments; the third field, if
+ * any, is literally `ro`. TAG: 1-31 bytes of A-Z a-z 0-9 _ . - (the virtio
+ * 9p tag, and safe to print). PATH: absolute, no `..` component, not the
+ * root itself.
+ */
+#define VMRUN_SHARE_TAG_MAX 31
+#define VMRUN_SHARE_PATH_MAX 4096 /* with its NUL, like PATH_MAX */
+
+enum vmrun_share_result {
+    VMRUN_SHARE_OK = 0,
+    VMRUN_SHARE_BAD_ESCAPE = 1, /* '%' not followed by two hex digits */
+    VMRUN_SHARE_NUL_BYTE = 2,   /* %00 */
+    VMRUN_SHARE_TOO_LONG = 3,   /* PATH does not fit VMRUN_SHARE_PATH_MAX */
+    VMRUN_SHARE_BAD_FIELDS = 4, /* not TAG,PATH or TAG,PATH,ro */
+    VMRUN_SHARE_BAD_TAG = 5,
+    VMRUN_SHARE_BAD_PATH = 6,
+};
+
+struct vmrun_share {
+    char tag[VMRUN_SHARE_TAG_MAX + 1];
+    char path[VMRUN_SHARE_PATH_MAX];
+    int read_only;
+};
+
+/*
+ * Decodes and checks one vmrun.9p value (the text after `=`, raw, as
+ * cmdline_next() gives it). On any result but VMRUN_SHARE_OK, *out is
+ * zeroed. Uses about 7 KiB of stack (a struct vmrun_cmd).
+ */
+enum vmrun_share_result vmrun_share_parse(const char *value, struct vmrun_share *out);
+
+/* A short English reason for a result, e.g. "bad % escape". Never NULL. */
+const char *vmrun_share_result_str(enum vmrun_share_result r);
 
 #ifdef __cplusplus
 }

@@ -2,13 +2,15 @@
  * vmrun-init: the guest's PID 1. Mounts the basic filesystems, loads the
  * initramfs's modules, runs the job given by `vmrun.cmd=` on the kernel
  * command line (or, with `vmrun.job=`, the job disk's /job/run; job.c) on
- * the console, and reports how it ended through the exit port
+ * the console, after mounting the `vmrun.9p=` shared directories
+ * (shares.c), and reports how it ended through the exit port
  * (docs/guest-protocol.md).
  *
  * Test mode (VMRUN_INIT_TEST=1, for running on the host): no mounts, no
  * modules, no console, no port I/O, no power-off; the command line comes
  * from VMRUN_INIT_CMDLINE if set, VMRUN_INIT_JOB_DIR stands in for a
- * mounted job disk, and the status word is printed to stdout.
+ * mounted job disk, VMRUN_INIT_SHARE_ROOT for / when creating the shares'
+ * mount points, and the status word is printed to stdout.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +33,7 @@
 #include "cmd_decode.h"
 #include "job.h"
 #include "modules.h"
+#include "shares.h"
 #include "util.h"
 
 #define EXIT_PORT 0xf4
@@ -252,8 +255,13 @@ static uint32_t run_from_cmdline(int test)
         return status_word(KIND_INIT_FAILED, 127);
     }
 
+    /*
+     * Shares before the job disk and the job, which may use them. If they
+     * fail, job stays all zero (static) and job_finish() does nothing.
+     */
     uint32_t word;
-    int st = job_setup(cmdline, test, &job);
+    int st = shares_mount(cmdline, test) != 0 ? JOB_SETUP_FAILED
+                                               : job_setup(cmdline, test, &job);
     if (st != 0) {
         word = status_word(KIND_INIT_FAILED, (unsigned)st);
     } else if (!job.active) {

@@ -10,7 +10,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd_decode.h"
@@ -20,20 +19,6 @@
 #define JOB_MOUNT_POINT "/job"
 #define ENV_FILE_MAX (1024 * 1024)
 #define DEVICE_NAME_MAX 32
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A device name such as "vda": letters, digits, '_' and '-' only. */
 static int valid_device_name(const char *name)

@@ -10,7 +10,10 @@
 
 #include <limits.h>
 
-/* Init's status (kind 2) when the job disk cannot be set up: nothing ran. */
+/*
+ * Init's status (kind 2) when the job disk (or a shared directory, see
+ * shares.h) cannot be set up: nothing ran.
+ */
 #define JOB_SETUP_FAILED 125
 
 /* How long to wait for the job disk's device node, and how often to look. */

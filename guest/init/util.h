@@ -36,4 +36,10 @@ char *next_line(char **cursor);
 /* Skips leading blanks (spaces and tabs). */
 char *skip_blanks(char *s);
 
+/* Sleeps ms milliseconds (resuming after signals); for polling loops. */
+void sleep_ms(long ms);
+
+/* A monotonic clock in milliseconds, for deadlines. */
+long now_ms(void);
+
 #endif /* VMRUN_GUEST_UTIL_H */
