@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 
 #include "devices/p9/server.h"
@@ -99,6 +100,47 @@ Server::Reply Server::write(uint16_t tag, Reader& r) {
   Writer w(kTwrite + 1, tag);
   w.u32(static_cast<uint32_t>(n));
   return std::move(w).finish();
+}
+
+std::vector<uint8_t> Server::handle_io(std::span<const uint8_t> head,
+                                       std::span<const iovec> data) {
+  Reader r(head);
+  r.u32();  // size: the caller checked it against the chain
+  const uint8_t type = r.u8();
+  const uint16_t tag = r.u16();
+  const uint32_t id = r.u32();
+  const uint64_t offset = r.u64();
+  const uint32_t count = r.u32();
+  if (!r.ok() || (type != kTread && type != kTwrite) || offset > INT64_MAX) {
+    return error_reply(r.ok() ? tag : kNoTag, EINVAL);
+  }
+  auto f = fid(id);
+  if (!f || !(*f)->open.valid() || (*f)->is_dir) return error_reply(tag, EBADF);
+  if (type == kTwrite && read_only_) return error_reply(tag, EROFS);
+  // At most `count` bytes, and for a read no more than msize allows.
+  std::vector<iovec> iov;
+  size_t limit = type == kTread ? std::min<size_t>(count, msize_ - 11) : count;
+  for (const iovec& v : data) {
+    if (limit == 0) break;
+    const size_t n = std::min(v.iov_len, limit);
+    iov.push_back({v.iov_base, n});
+    limit -= n;
+  }
+  if (type == kTwrite && limit != 0) return error_reply(tag, EINVAL);  // short data
+  const int fd = (*f)->open.get();
+  const int cnt = static_cast<int>(std::min<size_t>(iov.size(), IOV_MAX));
+  ssize_t n = type == kTread ? preadv(fd, iov.data(), cnt, static_cast<off_t>(offset))
+                             : pwritev(fd, iov.data(), cnt, static_cast<off_t>(offset));
+  if (n < 0) return error_reply(tag, errno);
+  Writer w(static_cast<uint8_t>(type + 1), tag);
+  w.u32(static_cast<uint32_t>(n));
+  auto reply = std::move(w).finish();
+  if (type == kTread) {
+    // The size field counts the data that went into `data`.
+    const uint32_t size = static_cast<uint32_t>(reply.size() + static_cast<size_t>(n));
+    std::memcpy(reply.data(), &size, 4);
+  }
+  return reply;
 }
 
 Server::Reply Server::fsync(uint16_t tag, Reader& r) {

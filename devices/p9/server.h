@@ -20,6 +20,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,14 @@ class Server {
   // reads and directory listings are cut to fit, anything else that would
   // not fit becomes an error.
   std::vector<uint8_t> handle(std::span<const uint8_t> request, size_t max_reply);
+
+  // Tread and Twrite with the data straight in guest memory (no copy):
+  // `head` is the message up to its data (23 bytes: size, type, tag, fid,
+  // offset, count), `data` the host views of the guest's buffers the data
+  // goes to (Tread; their total bounds the count) or comes from (Twrite;
+  // exactly `count` bytes). Returns the reply without its data: a Tread's
+  // count says how many bytes were put in `data`.
+  std::vector<uint8_t> handle_io(std::span<const uint8_t> head, std::span<const iovec> data);
 
   uint32_t msize() const { return msize_; }
   size_t fid_count() const { return fids_.size(); }

@@ -1,6 +1,9 @@
 #include "devices/virtio/p9.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/uio.h>
+
+#include <cstring>
 
 namespace vmrun::devices::virtio {
 namespace {
@@ -60,6 +63,16 @@ void Virtio9p::process_queue(size_t index) {
     }
     if (!next.value()) break;
     const DescriptorChain& chain = *next.value();
+    std::optional<uint32_t> direct = serve_io(chain);
+    if (direct) {
+      if (auto pushed = queue.push_used(chain.head(), *direct); !pushed.ok()) {
+        spdlog::warn("[9p {}] queue: {}", tag_, pushed.error().message());
+        broken_ = true;
+        break;
+      }
+      if (queue.should_notify()) queue_->interrupt();
+      continue;
+    }
     // A request larger than the largest msize is cut; the server then sees
     // a size field that does not match and answers EINVAL.
     const size_t len = std::min<uint64_t>(chain.readable_bytes(), p9::Server::kMaxMsize);
@@ -79,6 +92,56 @@ void Virtio9p::process_queue(size_t index) {
     // Replies can take a while (a big read): let the guest see each one.
     if (queue.should_notify()) queue_->interrupt();
   }
+}
+
+// Host views of `bufs` from byte `skip` on (ranges were checked by pop()).
+static std::vector<iovec> views(const GuestMemory& mem, const std::vector<Buffer>& bufs,
+                                uint64_t skip) {
+  std::vector<iovec> out;
+  for (const auto& b : bufs) {
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    auto host = mem.slice(b.gpa + skip, b.len - skip);
+    if (!host.ok()) break;
+    out.push_back({host.value().data(), host.value().size()});
+    skip = 0;
+  }
+  return out;
+}
+
+// Reads and writes are most of the traffic: their data moves between the
+// file and guest memory directly (preadv/pwritev) instead of through a
+// copy of the whole message. Returns the bytes written to the driver, or
+// nothing when the request is not a well-formed Tread/Twrite (the general
+// path then answers it).
+std::optional<uint32_t> Virtio9p::serve_io(const DescriptorChain& chain) {
+  constexpr size_t kHead = 23, kReplyHead = 11;
+  uint8_t head[kHead];
+  if (chain.readable_bytes() < kHead || chain.writable_bytes() < kReplyHead ||
+      chain.read(*mem_, 0, head) != kHead) {
+    return std::nullopt;
+  }
+  uint32_t size, count;
+  std::memcpy(&size, head, 4);
+  std::memcpy(&count, head + 19, 4);
+  const uint8_t type = head[4];
+  std::vector<uint8_t> reply;
+  if (type == p9::kTread && size == kHead) {
+    reply = server_->handle_io(head, views(*mem_, chain.writable(), kReplyHead));
+  } else if (type == p9::kTwrite && size == kHead + uint64_t{count} &&
+             chain.readable_bytes() == size) {
+    reply = server_->handle_io(head, views(*mem_, chain.readable(), kHead));
+  } else {
+    return std::nullopt;
+  }
+  chain.write(*mem_, 0, reply);
+  uint32_t written = static_cast<uint32_t>(reply.size());
+  if (type == p9::kTread && reply.size() == kReplyHead && reply[4] == p9::kTread + 1) {
+    std::memcpy(&written, reply.data(), 4);  // header and data
+  }
+  return written;
 }
 
 }  // namespace vmrun::devices::virtio

@@ -35,6 +35,8 @@ class Virtio9p : public VirtioDevice {
   void reset() override;
 
  private:
+  std::optional<uint32_t> serve_io(const DescriptorChain& chain);
+
   std::unique_ptr<p9::Server> server_;
   std::string tag_;
   std::vector<uint8_t> config_;  // tag_len (le16) and the tag
