@@ -193,6 +193,44 @@ TEST_F(BadInputTest, CommandWithoutDashDash) {
       run_vmrun(with_images({"--kvm-device", "/nonexistent", "uname"})), "--");
 }
 
+TEST_F(BadInputTest, ShareOfMissingDirectory) {
+  std::string missing = dir_ + "/no-such-dir";
+  expect_usage_failure(run_vmrun(with_images({"--9p", missing + ",src", "--", "true"})),
+                       "'" + missing + "' is not a directory");
+}
+
+TEST_F(BadInputTest, ShareOfAFile) {
+  expect_usage_failure(run_vmrun(with_images({"--9p", text_ + ",src", "--", "true"})),
+                       "is not a directory");
+}
+
+TEST_F(BadInputTest, ShareWithBadTags) {
+  for (const std::string& tag : std::vector<std::string>{"", "has/slash", "has space", std::string(32, 'a')}) {
+    expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + "," + tag, "--", "true"})),
+                         "--9p");
+  }
+}
+
+TEST_F(BadInputTest, ShareWithBadOptions) {
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",src,rw", "--", "true"})),
+                       "unknown option 'rw'");
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",src,at=rel", "--", "true"})),
+                       "must be absolute");
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",src,at=/a/../b", "--", "true"})),
+                       "without '..'");
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",src,at=/proc/x", "--", "true"})),
+                       "belongs to the guest's init");
+}
+
+TEST_F(BadInputTest, ShareTagOrPathTwice) {
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",a", "--9p", dir_ + ",a", "--",
+                                              "true"})),
+                       "tag 'a' used twice");
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",a,at=/x", "--9p",
+                                              dir_ + ",b,at=/x", "--", "true"})),
+                       "two shares mounted at /x");
+}
+
 TEST_F(BadInputTest, MalformedPciAddress) {
   for (const char* bdf : {"01:00", "0000:01:00.8", "0000:01:20.0", "0000:01:00.0x", "x"}) {
     expect_usage_failure(run_vmrun(with_images({"--vfio-pci", bdf, "--", "true"})),
