@@ -1,10 +1,12 @@
 #include "vmm/cli.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
@@ -38,6 +40,9 @@ po::options_description make_options() {
       ("disk,d", po::value<std::vector<std::string>>()->composing(),
        "attach a raw disk image as the next virtio-blk disk: PATH[,ro]"
        "[,snapshot] (repeatable)")
+      ("network,n", po::value<std::vector<std::string>>()->composing(),
+       "a virtio-net device on a tap: mode=tap[,tapif=NAME][,vhost=1][,mac=MAC]"
+       "[,ip=ADDR/PREFIX][,gw=ADDR][,dhcp][,host_ip=ADDR/PREFIX] (repeatable)")
       ("9p", po::value<std::vector<std::string>>()->composing(),
        "share a host directory over virtio-9p: DIR,TAG[,ro][,at=GUESTPATH]; guest "
        "init mounts it at GUESTPATH (default /mnt/TAG) (repeatable)")
@@ -125,6 +130,18 @@ Result<RunRequest> to_request(const po::variables_map& vm,
       c.shares.push_back(std::move(share));
     }
   }
+  if (vm.count("network")) {
+    for (const auto& text : vm["network"].as<std::vector<std::string>>()) {
+      NetConfig net = VMRUN_TRY(parse_network(text, c.nets.size()));
+      for (const auto& other : c.nets) {
+        if (!net.tapif.empty() && other.tapif == net.tapif) {
+          return Error("-n: tap " + net.tapif + " given twice");
+        }
+        if (other.mac == net.mac) return Error("-n: two devices with one MAC address");
+      }
+      c.nets.push_back(std::move(net));
+    }
+  }
   if (vm.count("vfio-pci")) {
     for (const auto& text : vm["vfio-pci"].as<std::vector<std::string>>()) {
       auto address = devices::vfio::PciAddress::parse(text);
@@ -135,7 +152,7 @@ Result<RunRequest> to_request(const po::variables_map& vm,
       c.vfio.push_back(*address);
     }
   }
-  if (c.disks.size() + c.shares.size() + c.vfio.size() > kMaxPciDevices) {
+  if (c.disks.size() + c.shares.size() + c.nets.size() + c.vfio.size() > kMaxPciDevices) {
     return Error("too many PCI devices: at most " + std::to_string(kMaxPciDevices) +
                  " disks, --9p shares and --vfio-pci functions together");
   }
@@ -250,6 +267,87 @@ Result<ShareConfig> parse_share(const std::string& text) {
                  " '" + share.dir + "'" + (share.read_only ? "" : " (add ,ro to share it read-only)"));
   }
   return share;
+}
+
+namespace {
+
+bool parse_ipv4(const std::string& text, bool with_prefix) {
+  const size_t slash = text.find('/');
+  if (with_prefix != (slash != std::string::npos)) return false;
+  const std::string addr = text.substr(0, slash);
+  in_addr a;
+  if (inet_pton(AF_INET, addr.c_str(), &a) != 1) return false;
+  if (!with_prefix) return true;
+  const std::string prefix = text.substr(slash + 1);
+  return !prefix.empty() && prefix.size() <= 2 &&
+         prefix.find_first_not_of("0123456789") == std::string::npos && std::stoi(prefix) <= 32;
+}
+
+}  // namespace
+
+Result<NetConfig> parse_network(const std::string& text, size_t index) {
+  NetConfig net;
+  // Locally administered (02:...), different per device and per vmrun
+  // process, so parallel VMs on one bridge do not clash.
+  const uint32_t pid = static_cast<uint32_t>(getpid());
+  net.mac = {0x02, 0x76, static_cast<uint8_t>(pid >> 16), static_cast<uint8_t>(pid >> 8),
+             static_cast<uint8_t>(pid), static_cast<uint8_t>(index)};
+  bool mode_tap = false;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    const std::string opt = text.substr(start, comma - start);
+    const size_t eq = opt.find('=');
+    const std::string key = opt.substr(0, eq);
+    const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    auto bad = [&](const std::string& why) {
+      return Error("-n: " + opt + ": " + why + " (in '" + text + "')");
+    };
+    if (key == "mode") {
+      if (val != "tap") return bad("only mode=tap is supported");
+      mode_tap = true;
+    } else if (key == "tapif") {
+      if (val.empty() || val.size() > 15 || val.find('/') != std::string::npos) {
+        return bad("not an interface name");
+      }
+      net.tapif = val;
+    } else if (key == "vhost") {
+      if (val != "0" && val != "1") return bad("use vhost=1 or vhost=0");
+      net.vhost = val == "1";
+    } else if (key == "mac" || key == "guest_mac") {
+      unsigned b[6];
+      char tail;
+      if (std::sscanf(val.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+                      &b[4], &b[5], &tail) != 6 || val.size() != 17) {
+        return bad("not a MAC address like 02:00:00:00:00:01");
+      }
+      for (int i = 0; i < 6; ++i) net.mac[i] = static_cast<uint8_t>(b[i]);
+      if (net.mac[0] & 1) return bad("a multicast address cannot be a NIC's");
+    } else if (key == "ip" || key == "guest_ip") {
+      if (!parse_ipv4(val, true)) return bad("not an IPv4 ADDR/PREFIX like 10.0.0.2/24");
+      net.ip = val;
+    } else if (key == "gw") {
+      if (!parse_ipv4(val, false)) return bad("not an IPv4 address");
+      net.gateway = val;
+    } else if (key == "dhcp" && eq == std::string::npos) {
+      net.dhcp = true;
+    } else if (key == "host_ip") {
+      if (!parse_ipv4(val, true)) return bad("not an IPv4 ADDR/PREFIX like 10.0.0.1/24");
+      net.host_ip = val;
+    } else {
+      return bad("unknown option (known: mode, tapif, vhost, mac, ip, gw, dhcp, host_ip)");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (!mode_tap) return Error("-n: '" + text + "' needs mode=tap");
+  if (net.dhcp && !net.ip.empty()) return Error("-n: ip= and dhcp exclude each other");
+  if (!net.gateway.empty() && net.ip.empty()) return Error("-n: gw= needs ip=");
+  if (!net.host_ip.empty() && !net.tapif.empty()) {
+    return Error("-n: host_ip= is for the tap vmrun creates; configure tapif=" + net.tapif +
+                 " on the host yourself");
+  }
+  return net;
 }
 
 Result<uint64_t> parse_mem_mib(const std::string& text) {

@@ -42,4 +42,8 @@ Result<uint64_t> parse_mem_mib(const std::string& text);
 // accessible as asked.
 Result<ShareConfig> parse_share(const std::string& text);
 
+// -n mode=tap[,tapif=NAME][,vhost=1][,mac=MAC][,ip=A/N][,gw=A][,dhcp][,host_ip=A/N];
+// `index` picks the default MAC.
+Result<NetConfig> parse_network(const std::string& text, size_t index);
+
 }  // namespace vmrun

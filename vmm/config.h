@@ -1,6 +1,7 @@
 // What one run asks for, after the command line is parsed and checked.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,6 +25,17 @@ struct ShareConfig {
   bool read_only = false;
 };
 
+// A virtio-net device on a tap (-n).
+struct NetConfig {
+  std::string tapif;  // an existing tap; empty: vmrun creates one for the run
+  std::string host_ip;  // ADDR/PREFIX for the created tap's host side, or empty
+  bool vhost = false;   // vhost=1: the kernel moves packets where it can
+  std::array<uint8_t, 6> mac{};
+  std::string ip;       // the guest's ADDR/PREFIX, or empty
+  std::string gateway;  // the guest's default route, or empty
+  bool dhcp = false;
+};
+
 struct VmConfig {
   std::string kernel;       // bzImage or ELF vmlinux
   std::string initrd;       // may be empty: no initrd
@@ -38,6 +50,7 @@ struct VmConfig {
   std::vector<DiskConfig> disks;
   bool has_job_image = false;
   std::vector<ShareConfig> shares;  // PCI slots after the disks
+  std::vector<NetConfig> nets;      // after the shares
   // Host PCI functions passed through with VFIO, in slot order after the disks.
   std::vector<devices::vfio::PciAddress> vfio;
 };

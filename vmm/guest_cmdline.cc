@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 #include "vmm/x86/layout.h"
 
@@ -27,6 +28,18 @@ std::string percent_encode(const std::string& text) {
       out += kHex[c & 0xf];
     }
   }
+  return out;
+}
+
+std::string encode_network(const std::array<uint8_t, 6>& mac, const std::string& ip,
+                           const std::string& gateway, bool dhcp) {
+  char m[18];
+  std::snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  std::string out = std::string("vmrun.net=") + m;
+  if (dhcp) return out + ",dhcp";
+  if (!ip.empty()) out += "," + ip;
+  if (!gateway.empty()) out += "," + gateway;
   return out;
 }
 

@@ -2,6 +2,8 @@
 // the job's argv encoded per docs/guest-protocol.md.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,11 @@ std::string percent_encode(const std::string& text);
 // "vmrun.9p=TAG,PATH[,ro]": init mounts the 9p share TAG at PATH.
 std::string encode_share(const std::string& tag, const std::string& guest_path,
                          bool read_only);
+
+// "vmrun.net=MAC[,ADDR/PREFIX[,GW]]" or "vmrun.net=MAC,dhcp": init finds the
+// interface by MAC and configures it.
+std::string encode_network(const std::array<uint8_t, 6>& mac, const std::string& ip,
+                           const std::string& gateway, bool dhcp);
 
 // "vmrun.cmd=..." for argv; an empty argv gives an empty string (no token:
 // init then runs a shell).

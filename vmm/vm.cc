@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <linux/if_tun.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include "devices/disk.h"
 #include "devices/i8042.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/p9.h"
 #include "vmm/guest_cmdline.h"
 #include "vmm/x86/boot_params.h"
@@ -120,6 +123,9 @@ Result<void> Vm::load_boot_image() {
     initrd = x86::InitrdPlacement{addr, size};
   }
   std::vector<std::string> settings;
+  for (const auto& net : config_.nets) {
+    settings.push_back(encode_network(net.mac, net.ip, net.gateway, net.dhcp));
+  }
   for (const auto& share : config_.shares) {
     settings.push_back(encode_share(share.tag, share.guest_path, share.read_only));
   }
@@ -196,6 +202,26 @@ Result<void> Vm::setup_disks() {
     VMRUN_TRY(add_virtio(
         std::make_unique<devices::virtio::Virtio9p>(std::move(server), share.tag)));
   }
+  for (size_t i = 0; i < config_.nets.size(); ++i) {
+    const NetConfig& net = config_.nets[i];
+    auto tap = net.tapif.empty() ? devices::net::Tap::create(static_cast<int>(i), net.host_ip)
+                                 : devices::net::Tap::open_existing(net.tapif);
+    if (!tap) return tap.error();
+    if (net.vhost) VMRUN_TRY(note_vhost_unavailable());
+    UniqueFd packets(fcntl(tap->fd(), F_DUPFD_CLOEXEC, 0));
+    if (!packets.valid()) return Error::from_errno("dup of the tap fd");
+    const int tap_fd = tap->fd();
+    const std::string name = "net" + std::to_string(i);
+    spdlog::info("net{}: tap {}", i, tap->name());
+    taps_.push_back(std::make_unique<devices::net::Tap>(std::move(tap).value()));
+    VMRUN_TRY(add_virtio(std::make_unique<devices::virtio::VirtioNet>(
+        std::move(packets), net.mac,
+        [tap_fd](unsigned flags) -> Result<void> {
+          if (ioctl(tap_fd, TUNSETOFFLOAD, flags) < 0) return Error::from_errno("TUNSETOFFLOAD");
+          return ok();
+        },
+        name)));
+  }
   return ok();
 }
 
@@ -233,6 +259,15 @@ Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> devic
     VMRUN_TRY(vm_.ioeventfd(bar0 + dev->notify_offset(q), 2, dev->notify_eventfd(q)));
   }
   virtio_.push_back(std::move(dev));
+  return ok();
+}
+
+Result<void> Vm::note_vhost_unavailable() {
+  static bool said = false;
+  if (!said) {
+    spdlog::warn("vhost=1: vhost-net is not used yet; packets go through vmrun's userspace path");
+    said = true;
+  }
   return ok();
 }
 

@@ -11,6 +11,7 @@
 
 #include "devices/bus.h"
 #include "devices/pci/pci_bus.h"
+#include "devices/net/tap.h"
 #include "devices/vfio/kernel_vfio.h"
 #include "devices/vfio/passthrough.h"
 #include "devices/virtio/virtio_pci.h"
@@ -47,6 +48,7 @@ class Vm {
   Result<void> setup_disks();
   Result<void> add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> device);
   Result<void> setup_vfio();
+  Result<void> note_vhost_unavailable();
   Result<void> setup_vcpus();
   void pump_console_input();
   void stop_vcpus();
@@ -75,6 +77,9 @@ class Vm {
   // unmaps DMA and lets the groups go, then guest RAM is freed.
   std::unique_ptr<devices::vfio::Container> vfio_;
   // After memory_: devices' worker threads stop before guest RAM goes away.
+  // Before pci_, so destroyed after the devices: a tap vmrun created
+  // disappears when its last fd (ours, after the devices' copies) closes.
+  std::vector<std::unique_ptr<devices::net::Tap>> taps_;
   devices::pci::PciBus pci_;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> virtio_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;

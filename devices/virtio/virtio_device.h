@@ -51,6 +51,14 @@ class VirtioDevice {
   // thread, never on a vCPU thread, so slow I/O does not stall the guest.
   virtual void process_queue(size_t index) = 0;
 
+  // A descriptor the worker watches besides the queues' notifications (a
+  // tap's receive side), or -1. process_event() runs on the worker when it
+  // is readable, and only while event_wanted() (a device with nowhere to
+  // put incoming data says no, and waits for a queue notification).
+  virtual int event_fd() const { return -1; }
+  virtual void process_event() {}
+  virtual bool event_wanted() const { return true; }
+
   // The driver reset the device: drop the queues; activate() may follow.
   // Called on a vCPU thread after the worker has stopped calling.
   virtual void reset() = 0;

@@ -323,21 +323,40 @@ void VirtioPci::worker_loop() {
     ev.data.u64 = tag;
     epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
   };
-  const uint64_t kStopTag = ~0ull;
+  const uint64_t kStopTag = ~0ull, kEventTag = ~1ull;
   watch(stop_event_.get(), kStopTag);
   for (size_t i = 0; i < queues_.size(); ++i) watch(queues_[i].notify.get(), i);
+  const int event_fd = device_->event_fd();
+  bool watching_event = false;
+  // Watches the device's own descriptor only while it wants input: a
+  // readable tap with no guest buffers would otherwise spin the loop.
+  auto update_event = [&] {
+    const bool want = event_fd >= 0 && device_->event_wanted();
+    if (want == watching_event) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kEventTag;
+    epoll_ctl(ep.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, event_fd, &ev);
+    watching_event = want;
+  };
   // Buffers may have been offered before the first notification arrived.
   for (size_t i = 0; i < queues_.size(); ++i) device_->process_queue(i);
+  update_event();
   for (;;) {
     epoll_event events[8];
     int n = epoll_wait(ep.get(), events, 8, -1);
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
       if (tag == kStopTag) return;
+      if (tag == kEventTag) {
+        device_->process_event();
+        continue;
+      }
       uint64_t count;
       [[maybe_unused]] ssize_t r = ::read(queues_[tag].notify.get(), &count, sizeof count);
       device_->process_queue(tag);
     }
+    update_event();
   }
 }
 
