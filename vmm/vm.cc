@@ -207,7 +207,15 @@ Result<void> Vm::setup_disks() {
     auto tap = net.tapif.empty() ? devices::net::Tap::create(static_cast<int>(i), net.host_ip)
                                  : devices::net::Tap::open_existing(net.tapif);
     if (!tap) return tap.error();
-    if (net.vhost) VMRUN_TRY(note_vhost_unavailable());
+    std::unique_ptr<devices::net::VhostNet> vhost;
+    if (net.vhost) {
+      auto v = devices::net::VhostNet::open();
+      if (v) {
+        vhost = std::move(v).value();
+      } else {
+        note_vhost_unavailable(v.error());
+      }
+    }
     UniqueFd packets(fcntl(tap->fd(), F_DUPFD_CLOEXEC, 0));
     if (!packets.valid()) return Error::from_errno("dup of the tap fd");
     const int tap_fd = tap->fd();
@@ -220,7 +228,7 @@ Result<void> Vm::setup_disks() {
           if (ioctl(tap_fd, TUNSETOFFLOAD, flags) < 0) return Error::from_errno("TUNSETOFFLOAD");
           return ok();
         },
-        name)));
+        name, std::move(vhost))));
   }
   return ok();
 }
@@ -262,13 +270,12 @@ Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> devic
   return ok();
 }
 
-Result<void> Vm::note_vhost_unavailable() {
-  static bool said = false;
+void Vm::note_vhost_unavailable(const Error& why) {
+  static bool said = false;  // once per run, not per device
   if (!said) {
-    spdlog::warn("vhost=1: vhost-net is not used yet; packets go through vmrun's userspace path");
+    spdlog::warn("vhost=1: {}; packets go through vmrun's own path instead", why.message());
     said = true;
   }
-  return ok();
 }
 
 Result<void> Vm::setup_vfio() {

@@ -48,7 +48,7 @@ class Vm {
   Result<void> setup_disks();
   Result<void> add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> device);
   Result<void> setup_vfio();
-  Result<void> note_vhost_unavailable();
+  void note_vhost_unavailable(const Error& why);
   Result<void> setup_vcpus();
   void pump_console_input();
   void stop_vcpus();

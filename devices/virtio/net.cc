@@ -28,8 +28,9 @@ constexpr size_t kBatch = 64;  // packets per wake-up, then let tx run
 }  // namespace
 
 VirtioNet::VirtioNet(UniqueFd packets, std::array<uint8_t, 6> mac, SetOffload set_offload,
-                     std::string name)
-    : packets_(std::move(packets)),
+                     std::string name, std::unique_ptr<net::VhostNet> vhost)
+    : vhost_(std::move(vhost)),
+      packets_(std::move(packets)),
       mac_(mac),
       set_offload_(std::move(set_offload)),
       name_(std::move(name)) {
@@ -42,6 +43,18 @@ VirtioNet::VirtioNet(UniqueFd packets, std::array<uint8_t, 6> mac, SetOffload se
               // ...and may receive them, if the tap is told so.
               bit(VIRTIO_NET_F_GUEST_CSUM) | bit(VIRTIO_NET_F_GUEST_TSO4) |
               bit(VIRTIO_NET_F_GUEST_TSO6) | bit(VIRTIO_NET_F_GUEST_ECN);
+  if (vhost_) {
+    // Ring layout features are the kernel's to implement: offer only
+    // those it has. (Offloads are the tap's, and stay.)
+    for (uint64_t f : {kFRingIndirectDesc, kFRingEventIdx, kFVersion1, bit(VIRTIO_NET_F_MRG_RXBUF)}) {
+      if (!(vhost_->features() & f)) features_ &= ~f;
+    }
+  }
+}
+
+std::vector<int> VirtioNet::event_fds() const {
+  if (vhost_) return {vhost_->call_fd(0), vhost_->call_fd(1)};
+  return {packets_.get()};
 }
 
 void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data) {
@@ -70,6 +83,12 @@ Result<void> VirtioNet::activate(const GuestMemory& mem, uint64_t features,
     if (driver_features_ & bit(VIRTIO_NET_F_GUEST_ECN)) offload |= net::kTapTsoEcn;
   }
   if (set_offload_) VMRUN_TRY(set_offload_(offload));
+  if (vhost_) {
+    VMRUN_TRY(vhost_->start(mem, driver_features_,
+                            {net::VhostNet::Queue{queues[0].queue.config(), queues[0].notify_fd},
+                             net::VhostNet::Queue{queues[1].queue.config(), queues[1].notify_fd}},
+                            packets_.get()));
+  }
   rx_.emplace(std::move(queues[0]));
   tx_.emplace(std::move(queues[1]));
   broken_ = false;
@@ -81,6 +100,7 @@ Result<void> VirtioNet::activate(const GuestMemory& mem, uint64_t features,
 
 void VirtioNet::reset() {
   std::lock_guard lock(mu_);
+  if (vhost_) vhost_->stop();
   rx_.reset();
   tx_.reset();
   mem_ = nullptr;
@@ -96,8 +116,9 @@ void VirtioNet::broken_locked(const std::string& what, const Error& e) {
   broken_ = true;
 }
 
-bool VirtioNet::event_wanted() const {
+bool VirtioNet::event_wanted(size_t) const {
   std::lock_guard lock(mu_);
+  if (vhost_) return true;
   return rx_ && !broken_ && !waiting_for_buffers_;
 }
 
@@ -112,9 +133,17 @@ void VirtioNet::process_queue(size_t index) {
   }
 }
 
-void VirtioNet::process_event() {
+void VirtioNet::process_event(size_t index) {
   std::lock_guard lock(mu_);
   if (!rx_ || broken_) return;
+  if (vhost_) {
+    // The kernel used buffers of queue `index`: the guest's interrupt.
+    uint64_t count;
+    if (::read(vhost_->call_fd(index), &count, sizeof count) > 0) {
+      (index == 0 ? rx_ : tx_)->interrupt();
+    }
+    return;
+  }
   receive_locked();
 }
 

@@ -14,11 +14,13 @@
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "devices/net/vhost_net.h"
 #include "devices/virtio/virtio_device.h"
 #include "vmm/unique_fd.h"
 
@@ -34,8 +36,10 @@ class VirtioNet : public VirtioDevice {
   // Sets the tap's offloads (TUNSETOFFLOAD bits) to what the guest accepts.
   using SetOffload = std::function<Result<void>(unsigned flags)>;
 
+  // With `vhost`, the kernel moves the packets (devices/net/vhost_net.h)
+  // and this class only sets it up and relays its interrupts.
   VirtioNet(UniqueFd packets, std::array<uint8_t, 6> mac, SetOffload set_offload,
-            std::string name);
+            std::string name, std::unique_ptr<net::VhostNet> vhost = nullptr);
 
   uint16_t device_id() const override { return 1; }
   uint64_t device_features() const override { return features_; }
@@ -46,9 +50,10 @@ class VirtioNet : public VirtioDevice {
   Result<void> activate(const GuestMemory& mem, uint64_t features,
                         std::vector<ActivatedQueue> queues) override;
   void process_queue(size_t index) override;
-  int event_fd() const override { return packets_.get(); }
-  void process_event() override;
-  bool event_wanted() const override;
+  std::vector<int> event_fds() const override;
+  void process_event(size_t index) override;
+  bool event_wanted(size_t index) const override;
+  bool kernel_handles_queues() const override { return vhost_ != nullptr; }
   void reset() override;
 
   // Counters, for tests and the log.
@@ -62,6 +67,7 @@ class VirtioNet : public VirtioDevice {
   void transmit_locked();
   void broken_locked(const std::string& what, const Error& e);
 
+  std::unique_ptr<net::VhostNet> vhost_;
   UniqueFd packets_;
   std::array<uint8_t, 6> mac_;
   SetOffload set_offload_;

@@ -27,6 +27,7 @@ using Interrupt = std::function<void()>;
 struct ActivatedQueue {
   Virtqueue queue;
   Interrupt interrupt;
+  int notify_fd = -1;  // signalled on the driver's notification (for vhost)
 };
 
 class VirtioDevice {
@@ -51,13 +52,17 @@ class VirtioDevice {
   // thread, never on a vCPU thread, so slow I/O does not stall the guest.
   virtual void process_queue(size_t index) = 0;
 
-  // A descriptor the worker watches besides the queues' notifications (a
-  // tap's receive side), or -1. process_event() runs on the worker when it
-  // is readable, and only while event_wanted() (a device with nowhere to
-  // put incoming data says no, and waits for a queue notification).
-  virtual int event_fd() const { return -1; }
-  virtual void process_event() {}
-  virtual bool event_wanted() const { return true; }
+  // Descriptors the worker watches besides the queues' notifications (a
+  // tap's receive side; vhost's "used buffers" eventfds). process_event(i)
+  // runs on the worker when event_fds()[i] is readable, and only while
+  // event_wanted(i) (a device with nowhere to put incoming data says no,
+  // and waits for a queue notification). Asked after activate().
+  virtual std::vector<int> event_fds() const { return {}; }
+  virtual void process_event(size_t) {}
+  virtual bool event_wanted(size_t) const { return true; }
+  // True when the kernel (vhost) serves the queues: the worker then leaves
+  // the notification eventfds to it.
+  virtual bool kernel_handles_queues() const { return false; }
 
   // The driver reset the device: drop the queues; activate() may follow.
   // Called on a vCPU thread after the worker has stopped calling.

@@ -264,7 +264,8 @@ void VirtioPci::activate_locked() {
       return;
     }
     uint16_t vector = q.msix_vector;
-    active.push_back({std::move(vq).value(), [this, vector] { interrupt(vector, kIsrQueue); }});
+    active.push_back({std::move(vq).value(), [this, vector] { interrupt(vector, kIsrQueue); },
+                      q.notify.get()});
   }
   if (auto r = device_->activate(mem_, driver_features_, std::move(active)); !r) {
     spdlog::warn("[virtio{}] activate: {}", device_->device_id(), r.error().message());
@@ -323,40 +324,47 @@ void VirtioPci::worker_loop() {
     ev.data.u64 = tag;
     epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
   };
-  const uint64_t kStopTag = ~0ull, kEventTag = ~1ull;
+  const uint64_t kStopTag = ~0ull, kEventBase = 1ull << 32;
   watch(stop_event_.get(), kStopTag);
-  for (size_t i = 0; i < queues_.size(); ++i) watch(queues_[i].notify.get(), i);
-  const int event_fd = device_->event_fd();
-  bool watching_event = false;
-  // Watches the device's own descriptor only while it wants input: a
+  const bool kernel_queues = device_->kernel_handles_queues();
+  if (!kernel_queues) {
+    for (size_t i = 0; i < queues_.size(); ++i) watch(queues_[i].notify.get(), i);
+  }
+  const std::vector<int> event_fds = device_->event_fds();
+  std::vector<bool> watching(event_fds.size(), false);
+  // Watches a device's own descriptor only while it wants input: a
   // readable tap with no guest buffers would otherwise spin the loop.
-  auto update_event = [&] {
-    const bool want = event_fd >= 0 && device_->event_wanted();
-    if (want == watching_event) return;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kEventTag;
-    epoll_ctl(ep.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, event_fd, &ev);
-    watching_event = want;
+  auto update_events = [&] {
+    for (size_t i = 0; i < event_fds.size(); ++i) {
+      const bool want = device_->event_wanted(i);
+      if (want == watching[i]) continue;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = kEventBase + i;
+      epoll_ctl(ep.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, event_fds[i], &ev);
+      watching[i] = want;
+    }
   };
   // Buffers may have been offered before the first notification arrived.
-  for (size_t i = 0; i < queues_.size(); ++i) device_->process_queue(i);
-  update_event();
+  if (!kernel_queues) {
+    for (size_t i = 0; i < queues_.size(); ++i) device_->process_queue(i);
+  }
+  update_events();
   for (;;) {
     epoll_event events[8];
     int n = epoll_wait(ep.get(), events, 8, -1);
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
       if (tag == kStopTag) return;
-      if (tag == kEventTag) {
-        device_->process_event();
+      if (tag >= kEventBase) {
+        device_->process_event(tag - kEventBase);
         continue;
       }
       uint64_t count;
       [[maybe_unused]] ssize_t r = ::read(queues_[tag].notify.get(), &count, sizeof count);
       device_->process_queue(tag);
     }
-    update_event();
+    update_events();
   }
 }
 

@@ -79,6 +79,7 @@ class Virtqueue {
   bool should_notify();
 
   uint16_t size() const { return config_.size; }
+  const QueueConfig& config() const { return config_; }
 
  private:
   Virtqueue(const GuestMemory& mem, QueueConfig config, bool event_idx)
