@@ -231,6 +231,33 @@ TEST_F(BadInputTest, ShareTagOrPathTwice) {
                        "two shares mounted at /x");
 }
 
+TEST_F(BadInputTest, NetworkOptionsThatMakeNoSense) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"tapif=tap0", "needs mode=tap"},
+      {"mode=user", "only mode=tap"},
+      {"mode=tap,vhost=yes", "use vhost=1 or vhost=0"},
+      {"mode=tap,mac=zz:00:00:00:00:01", "not a MAC address"},
+      {"mode=tap,mac=01:00:00:00:00:01", "multicast"},
+      {"mode=tap,ip=10.0.0.300/24", "not an IPv4 ADDR/PREFIX"},
+      {"mode=tap,ip=10.0.0.2", "not an IPv4 ADDR/PREFIX"},
+      {"mode=tap,ip=10.0.0.2/33", "not an IPv4 ADDR/PREFIX"},
+      {"mode=tap,gw=10.0.0.1", "gw= needs ip="},
+      {"mode=tap,ip=10.0.0.2/24,dhcp", "exclude each other"},
+      {"mode=tap,tapif=tap0,host_ip=10.0.0.1/24", "host_ip= is for the tap vmrun creates"},
+      {"mode=tap,tapif=a/b", "not an interface name"},
+      {"mode=tap,color=blue", "unknown option"},
+  };
+  for (const auto& [opt, mentions] : cases) {
+    expect_usage_failure(run_vmrun(with_images({"-n", opt, "--", "true"})), mentions);
+  }
+}
+
+TEST_F(BadInputTest, SameTapTwice) {
+  expect_usage_failure(run_vmrun(with_images({"-n", "mode=tap,tapif=t0", "-n",
+                                              "mode=tap,tapif=t0", "--", "true"})),
+                       "tap t0 given twice");
+}
+
 TEST_F(BadInputTest, MalformedPciAddress) {
   for (const char* bdf : {"01:00", "0000:01:00.8", "0000:01:20.0", "0000:01:00.0x", "x"}) {
     expect_usage_failure(run_vmrun(with_images({"--vfio-pci", bdf, "--", "true"})),
