@@ -328,3 +328,129 @@ const char *vmrun_share_result_str(enum vmrun_share_result r)
     }
     return "unknown error";
 }
+
+/*
+ * A decimal number, at most max (< 1000, so 1-3 digits), without leading
+ * zeros; advances *p past it. Returns 1 if there is one.
+ */
+static int parse_dec(const char **p, unsigned max, unsigned *out)
+{
+    const char *s = *p;
+    unsigned v = 0;
+    int n = 0;
+    while (n < 3 && s[n] >= '0' && s[n] <= '9')
+        v = v * 10 + (unsigned)(s[n++] - '0');
+    if (n == 0 || (n > 1 && s[0] == '0') || v > max)
+        return 0;
+    *p = s + n;
+    *out = v;
+    return 1;
+}
+
+/* Dotted decimal IPv4 at *p (advanced past it); returns 1 if there is one. */
+static int parse_ipv4(const char **p, unsigned char out[4])
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v;
+        if (i > 0 && *(*p)++ != '.')
+            return 0;
+        if (!parse_dec(p, 255, &v))
+            return 0;
+        out[i] = (unsigned char)v;
+    }
+    return 1;
+}
+
+/* aa:bb:cc:dd:ee:ff, either case; stored in lower case like sysfs's. */
+static int parse_mac(const char *s, char out[VMRUN_NET_MAC_LEN + 1])
+{
+    if (strlen(s) != VMRUN_NET_MAC_LEN)
+        return 0;
+    for (int i = 0; i < VMRUN_NET_MAC_LEN; i++) {
+        if (i % 3 == 2 ? s[i] != ':' : hex_value(s[i]) < 0)
+            return 0;
+        out[i] = s[i] >= 'A' && s[i] <= 'F' ? (char)(s[i] - 'A' + 'a') : s[i];
+    }
+    out[VMRUN_NET_MAC_LEN] = '\0';
+    return 1;
+}
+
+static enum vmrun_net_result parse_net(const char *value, struct vmrun_net *out)
+{
+    struct vmrun_cmd f;
+
+    switch (decode_args(value, strlen(value), &f)) {
+    case VMRUN_CMD_FOUND:
+        break;
+    case VMRUN_CMD_BAD_ESCAPE:
+        return VMRUN_NET_BAD_ESCAPE;
+    case VMRUN_CMD_NUL_BYTE:
+        return VMRUN_NET_NUL_BYTE;
+    case VMRUN_CMD_TOO_LONG:
+        return VMRUN_NET_TOO_LONG;
+    default:
+        return VMRUN_NET_BAD_FIELDS;
+    }
+    for (int i = 0; i < f.argc; i++)
+        if (f.argv[i][0] == '\0')
+            return VMRUN_NET_BAD_FIELDS;
+    if (f.argc > 3)
+        return VMRUN_NET_BAD_FIELDS;
+    if (!parse_mac(f.argv[0], out->mac))
+        return VMRUN_NET_BAD_MAC;
+    if (f.argc == 1)
+        return VMRUN_NET_OK; /* VMRUN_NET_LINK_ONLY */
+    if (strcmp(f.argv[1], "dhcp") == 0) {
+        out->mode = VMRUN_NET_DHCP;
+        return f.argc == 2 ? VMRUN_NET_OK : VMRUN_NET_BAD_FIELDS;
+    }
+    const char *p = f.argv[1];
+    unsigned prefix;
+    if (!parse_ipv4(&p, out->addr) || *p++ != '/')
+        return VMRUN_NET_BAD_ADDR;
+    if (!parse_dec(&p, 32, &prefix) || *p != '\0')
+        return VMRUN_NET_BAD_PREFIX;
+    out->mode = VMRUN_NET_STATIC;
+    out->prefix = (int)prefix;
+    if (f.argc == 3) {
+        p = f.argv[2];
+        if (!parse_ipv4(&p, out->gateway) || *p != '\0')
+            return VMRUN_NET_BAD_GATEWAY;
+        out->has_gateway = 1;
+    }
+    return VMRUN_NET_OK;
+}
+
+enum vmrun_net_result vmrun_net_parse(const char *value, struct vmrun_net *out)
+{
+    memset(out, 0, sizeof *out);
+    enum vmrun_net_result r = parse_net(value, out);
+    if (r != VMRUN_NET_OK)
+        memset(out, 0, sizeof *out);
+    return r;
+}
+
+const char *vmrun_net_result_str(enum vmrun_net_result r)
+{
+    switch (r) {
+    case VMRUN_NET_OK:
+        return "ok";
+    case VMRUN_NET_BAD_ESCAPE:
+        return "bad % escape";
+    case VMRUN_NET_NUL_BYTE:
+        return "%00 not allowed";
+    case VMRUN_NET_TOO_LONG:
+        return "too long";
+    case VMRUN_NET_BAD_FIELDS:
+        return "expected MAC[,ADDR/PREFIX[,GATEWAY]] or MAC,dhcp";
+    case VMRUN_NET_BAD_MAC:
+        return "MAC must be six hex bytes like 52:54:00:12:34:56";
+    case VMRUN_NET_BAD_ADDR:
+        return "expected ADDR/PREFIX (dotted IPv4) or dhcp";
+    case VMRUN_NET_BAD_PREFIX:
+        return "PREFIX must be 0-32";
+    case VMRUN_NET_BAD_GATEWAY:
+        return "GATEWAY must be a dotted IPv4 address";
+    }
+    return "unknown error";
+}

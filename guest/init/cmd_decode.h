@@ -2,8 +2,9 @@
  * Parsing of the guest kernel command line for vmrun's init.
  *
  * See docs/guest-protocol.md: vmrun appends `vmrun.cmd=ARGS`, where ARGS is
- * the job's argv, each argument percent-encoded, joined by `,`, and one
- * `vmrun.9p=TAG,PATH[,ro]` per shared directory, encoded the same way.
+ * the job's argv, each argument percent-encoded, joined by `,`, one
+ * `vmrun.9p=TAG,PATH[,ro]` per shared directory and one `vmrun.net=MAC...`
+ * per network interface, encoded the same way.
  *
  * Tokens are split the way the kernel splits them (lib/cmdline.c next_arg):
  * whitespace separates tokens except inside double quotes, a token may be
@@ -112,6 +113,54 @@ enum vmrun_share_result vmrun_share_parse(const char *value, struct vmrun_share 
 
 /* A short English reason for a result, e.g. "bad % escape". Never NULL. */
 const char *vmrun_share_result_str(enum vmrun_share_result r);
+
+/*
+ * One network interface (docs/guest-protocol.md), %-decoded like vmrun.9p:
+ *   vmrun.net=MAC                          link up only
+ *   vmrun.net=MAC,ADDR/PREFIX[,GATEWAY]    static IPv4
+ *   vmrun.net=MAC,dhcp                     DHCP
+ * MAC: six two-digit hex bytes joined by ':' (stored in lower case, as
+ * sysfs shows it). ADDR, GATEWAY: dotted decimal IPv4, no leading zeros
+ * (other parsers read 010 as octal). PREFIX: 0-32.
+ */
+#define VMRUN_NET_MAC_LEN 17 /* "aa:bb:cc:dd:ee:ff" */
+
+enum vmrun_net_mode {
+    VMRUN_NET_LINK_ONLY = 0,
+    VMRUN_NET_STATIC = 1,
+    VMRUN_NET_DHCP = 2,
+};
+
+enum vmrun_net_result {
+    VMRUN_NET_OK = 0,
+    VMRUN_NET_BAD_ESCAPE = 1, /* '%' not followed by two hex digits */
+    VMRUN_NET_NUL_BYTE = 2,   /* %00 */
+    VMRUN_NET_TOO_LONG = 3,   /* cannot be a valid value */
+    VMRUN_NET_BAD_FIELDS = 4, /* none, an empty one, too many, dhcp,X */
+    VMRUN_NET_BAD_MAC = 5,
+    VMRUN_NET_BAD_ADDR = 6, /* second field: neither ADDR/PREFIX nor dhcp */
+    VMRUN_NET_BAD_PREFIX = 7,
+    VMRUN_NET_BAD_GATEWAY = 8,
+};
+
+struct vmrun_net {
+    char mac[VMRUN_NET_MAC_LEN + 1];
+    enum vmrun_net_mode mode;
+    unsigned char addr[4]; /* VMRUN_NET_STATIC: address, in network order */
+    int prefix;            /* VMRUN_NET_STATIC: 0-32 */
+    int has_gateway;
+    unsigned char gateway[4];
+};
+
+/*
+ * Decodes and checks one vmrun.net value (raw, as cmdline_next() gives
+ * it). On any result but VMRUN_NET_OK, *out is zeroed. Uses about 7 KiB of
+ * stack, like vmrun_share_parse().
+ */
+enum vmrun_net_result vmrun_net_parse(const char *value, struct vmrun_net *out);
+
+/* A short English reason for a result, e.g. "PREFIX must be 0-32". */
+const char *vmrun_net_result_str(enum vmrun_net_result r);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
  * initramfs's modules, runs the job given by `vmrun.cmd=` on the kernel
  * command line (or, with `vmrun.job=`, the job disk's /job/run; job.c) on
  * the console, after mounting the `vmrun.9p=` shared directories
- * (shares.c), and reports how it ended through the exit port
- * (docs/guest-protocol.md).
+ * (shares.c) and configuring the `vmrun.net=` interfaces (net.c), and
+ * reports how it ended through the exit port (docs/guest-protocol.md).
  *
  * Test mode (VMRUN_INIT_TEST=1, for running on the host): no mounts, no
  * modules, no console, no port I/O, no power-off; the command line comes
@@ -33,6 +33,7 @@
 #include "cmd_decode.h"
 #include "job.h"
 #include "modules.h"
+#include "net.h"
 #include "shares.h"
 #include "util.h"
 
@@ -256,12 +257,14 @@ static uint32_t run_from_cmdline(int test)
     }
 
     /*
-     * Shares before the job disk and the job, which may use them. If they
-     * fail, job stays all zero (static) and job_finish() does nothing.
+     * Shares and the network before the job disk and the job, which may use
+     * them. If they fail, job stays all zero (static) and job_finish() does
+     * nothing.
      */
     uint32_t word;
-    int st = shares_mount(cmdline, test) != 0 ? JOB_SETUP_FAILED
-                                               : job_setup(cmdline, test, &job);
+    int st = shares_mount(cmdline, test) != 0 || net_setup(cmdline, test) != 0
+                 ? JOB_SETUP_FAILED
+                 : job_setup(cmdline, test, &job);
     if (st != 0) {
         word = status_word(KIND_INIT_FAILED, (unsigned)st);
     } else if (!job.active) {

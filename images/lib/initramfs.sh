@@ -15,6 +15,41 @@ stage_base() {
         mkdir -p "$stage/${applet%/*}"
         ln -s /bin/busybox "$stage/$applet"
     done < <(/bin/busybox --list-full)
+    mkdir -p "$stage/lib/vmrun"
+    udhcpc_script >"$stage/lib/vmrun/udhcpc.script"
+    chmod 0755 "$stage/lib/vmrun/udhcpc.script"
+}
+
+# udhcpc_script: busybox's udhcpc only speaks DHCP and hands the lease to a
+# script; vmrun-init (guest/init/net.c) runs it with this one for
+# `vmrun.net=MAC,dhcp`. One lease, kept for the VM's life (udhcpc -q exits).
+udhcpc_script() {
+    cat <<'EOF'
+#!/bin/sh
+# Applies udhcpc's lease: $1 is the event, the lease is in $interface, $ip,
+# $mask (prefix length), $router, $dns, $domain.
+case $1 in
+deconfig) # before asking: the link up, no address
+    ip -4 addr flush dev "$interface"
+    ip link set dev "$interface" up
+    ;;
+bound | renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-32}" broadcast + dev "$interface" || exit 1
+    for gw in $router; do # the first router only: one default route
+        ip route replace default via "$gw" dev "$interface"
+        break
+    done
+    if [ -n "$dns" ]; then
+        {
+            [ -n "$domain" ] && echo "search $domain"
+            for ns in $dns; do echo "nameserver $ns"; done
+        } >/etc/resolv.conf
+    fi
+    ;;
+esac
+exit 0
+EOF
 }
 
 # pack_cpio STAGE OUT: write STAGE as an uncompressed newc archive. Not
