@@ -70,9 +70,9 @@ Server::Reply Server::setattr(uint16_t tag, Reader& r) {
   (void)kSetUid;
   (void)kSetGid;
   if (valid & kSetSize) {
-    int rc = f->open.valid() && !f->is_dir ? ftruncate(f->open.get(), static_cast<off_t>(size))
-                                           : truncate(proc.c_str(), static_cast<off_t>(size));
-    if (rc < 0) return errno_error(errno);
+    // Through the file itself, not the open descriptor, which may be
+    // read-only (Linux sends setattr on whatever fid it has).
+    if (truncate(proc.c_str(), static_cast<off_t>(size)) < 0) return errno_error(errno);
   }
   if (valid & (kSetAtime | kSetMtime)) {
     if (!(valid & kSetAtime)) times[0].tv_nsec = UTIME_OMIT;

@@ -33,6 +33,10 @@ Server::Reply Server::readdir(uint16_t tag, Reader& r, size_t max_reply) {
   if (!f->open.valid() || !f->is_dir) return errno_error(EBADF);
   // The offset is one getdents64 gave us earlier (an entry's d_off), or 0.
   if (lseek(f->open.get(), static_cast<off_t>(offset), SEEK_SET) < 0) return errno_error(errno);
+  // Entries' qids are made like qid_from_stat's, so they match a walk's.
+  struct stat dir_st;
+  if (fstat(f->open.get(), &dir_st) < 0) return errno_error(errno);
+  const dev_t dir_dev = dir_st.st_dev;
   Writer w(kTreaddir + 1, tag);
   w.u32(0);  // count, set below
   const size_t start = w.size();
@@ -53,7 +57,7 @@ Server::Reply Server::readdir(uint16_t tag, Reader& r, size_t max_reply) {
       }
       Qid q;
       q.type = qid_type_of_dirent(d->d_type);
-      q.path = d->d_ino;
+      q.path = static_cast<uint64_t>(d->d_ino) ^ (static_cast<uint64_t>(dir_dev) << 48);
       w.qid(q);
       w.u64(static_cast<uint64_t>(d->d_off));
       w.u8(d->d_type);
@@ -146,11 +150,12 @@ Server::Reply Server::rename(uint16_t tag, Reader& r) {
   Fid* d = VMRUN_TRY(fid(dfid));
   VMRUN_TRY(writable());
   if (!f->parent) return errno_error(EBUSY);
-  if (::renameat(f->parent->get(), f->name.c_str(), d->path->get(), name.c_str()) < 0) {
+  const std::string old_name = f->name;
+  auto old_parent = f->parent;
+  if (::renameat(old_parent->get(), old_name.c_str(), d->path->get(), name.c_str()) < 0) {
     return errno_error(errno);
   }
-  f->parent = d->path;
-  f->name = name;
+  renamed(old_parent->get(), old_name, d->path, name);
   return Writer(kTrename + 1, tag).finish();
 }
 
@@ -166,15 +171,37 @@ Server::Reply Server::renameat(uint16_t tag, Reader& r) {
   if (::renameat(from->path->get(), old_name.c_str(), to->path->get(), new_name.c_str()) < 0) {
     return errno_error(errno);
   }
-  // Fids of the moved file keep working: they hold descriptors, and their
-  // (parent, name) for Tremove/Trename follows the move.
+  renamed(from->path->get(), old_name, to->path, new_name);
+  return Writer(kTrenameat + 1, tag).finish();
+}
+
+namespace {
+
+bool same_file(int a, int b) {
+  struct stat x, y;
+  return fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+}  // namespace
+
+void Server::renamed(int dir, const std::string& name, const std::shared_ptr<UniqueFd>& new_dir,
+                     const std::string& new_name) {
+  // Fids hold descriptors, so they keep reaching their files; only the
+  // (parent, name) that Tremove and Trename use needs to follow. Compared
+  // by the directories' identity: each walk opens its own descriptor.
   for (auto& [n, f] : fids_) {
-    if (f.parent && f.parent == from->path && f.name == old_name) {
-      f.parent = to->path;
+    if (!f.parent) continue;
+    if (f.name == new_name && same_file(f.parent->get(), new_dir->get())) {
+      f.parent.reset();  // the file this name was is gone (replaced)
+      f.name.clear();
+    }
+  }
+  for (auto& [n, f] : fids_) {
+    if (f.parent && f.name == name && same_file(f.parent->get(), dir)) {
+      f.parent = new_dir;
       f.name = new_name;
     }
   }
-  return Writer(kTrenameat + 1, tag).finish();
 }
 
 Server::Reply Server::unlinkat(uint16_t tag, Reader& r) {

@@ -108,17 +108,40 @@ Result<UniqueFd> Server::walk_one(int dir, const std::string& name) {
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   if (name == "..") {
     // Up, but never above the share's root.
-    struct stat st;
-    if (fstat(dir, &st) == 0 && st.st_dev == root_stat_.st_dev && st.st_ino == root_stat_.st_ino) {
-      return UniqueFd(fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
-    }
+    if (is_root(dir)) return UniqueFd(fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
     how.resolve &= ~static_cast<uint64_t>(RESOLVE_BENEATH);  // ".." of a dir inside
+    int fd = static_cast<int>(syscall(SYS_openat2, dir, "..", &how, sizeof how));
+    if (fd < 0) return errno_error(errno);
+    UniqueFd up(fd);
+    // The fid's directory may have been moved out of the share on the host
+    // since it was walked: its parent is then no longer below the root.
+    if (!beneath_root(up.get())) return errno_error(ENOENT);
+    return up;
   } else if (!valid_name(name)) {
     return errno_error(name.empty() || name == "." ? EINVAL : ENOENT);
   }
   int fd = static_cast<int>(syscall(SYS_openat2, dir, name.c_str(), &how, sizeof how));
   if (fd < 0) return errno_error(errno);
   return UniqueFd(fd);
+}
+
+bool Server::is_root(int fd) const {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == root_stat_.st_dev && st.st_ino == root_stat_.st_ino;
+}
+
+bool Server::beneath_root(int fd) const {
+  UniqueFd cur(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  // Up to the filesystem's root (whose ".." is itself), looking for ours.
+  for (int depth = 0; cur.valid() && depth < 4096; ++depth) {
+    if (is_root(cur.get())) return true;
+    UniqueFd up(openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    struct stat a, b;
+    if (!up.valid() || fstat(cur.get(), &a) < 0 || fstat(up.get(), &b) < 0) return false;
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) return false;  // reached "/"
+    cur = std::move(up);
+  }
+  return false;
 }
 
 Result<UniqueFd> Server::reopen(int path_fd, int flags) {
@@ -168,7 +191,7 @@ Server::Reply Server::walk(uint16_t tag, Reader& r) {
   for (uint16_t i = 0; i < n && r.ok(); ++i) names.push_back(r.str());
   if (!r.ok() || n > 16) return errno_error(EINVAL);  // 16: the protocol's MAXWELEM
   Fid* from = VMRUN_TRY(fid(id));
-  if (new_id != id && fids_.count(new_id)) return errno_error(EBADF);
+  if (new_id == kNoFid || (new_id != id && fids_.count(new_id))) return errno_error(EBADF);
   if (from->open.valid()) return errno_error(EBADF);  // an opened fid cannot walk
 
   std::shared_ptr<UniqueFd> cur = from->path, parent = from->parent;

@@ -83,6 +83,13 @@ class Server {
   Result<UniqueFd> walk_one(int dir, const std::string& name);
   Result<UniqueFd> reopen(int path_fd, int flags);
   Result<void> writable() const;
+  bool is_root(int fd) const;
+  bool beneath_root(int fd) const;
+  // After a rename of (dir, name) to (new_dir, new_name): every fid of the
+  // moved file follows it; fids of a file the rename replaced lose their
+  // name (it is no longer theirs).
+  void renamed(int dir, const std::string& name, const std::shared_ptr<UniqueFd>& new_dir,
+               const std::string& new_name);
 
   Reply version(uint16_t tag, Reader& r);
   Reply attach(uint16_t tag, Reader& r);

@@ -174,23 +174,29 @@ bool VirtioNet::deliver_locked() {
   // Enough buffers for the whole packet, or wait (those popped are kept).
   uint64_t room = 0;
   for (const auto& c : held_) room += c.writable_bytes();
-  while (room < staged_ && (held_.empty() || mergeable) && held_.size() < kQueueSize) {
+  while (room < staged_ && (held_.empty() || mergeable) && held_.size() < q.size()) {
     auto next = q.pop();
     if (!next.ok()) {
       broken_locked("receive queue", next.error());
       return false;
     }
     if (!next.value()) return false;  // the guest has offered no more
+    if (!next.value()->readable().empty() || next.value()->writable_bytes() == 0) {
+      broken_locked("receive queue", Error("a receive buffer the device cannot write"));
+      return false;
+    }
     room += next.value()->writable_bytes();
     held_.push_back(std::move(*next.value()));
   }
   if (room < staged_) {
-    // One buffer too small for the packet (no mergeable buffers): the
-    // packet cannot ever fit; give the buffer back empty and drop it.
-    for (const auto& c : held_) (void)q.push_used(c.head(), 0);
+    // The packet cannot ever fit: one buffer without mergeable buffers, or
+    // the whole ring. Give the buffers back empty and drop the packet.
+    std::vector<Virtqueue::UsedElem> back;
+    for (const auto& c : held_) back.push_back({c.head(), 0});
     held_.clear();
     staged_ = 0;
     ++rx_dropped_;
+    if (auto r = q.push_used(back); !r) broken_locked("receive queue", r.error());
     return true;
   }
   size_t used = 0, offset = 0;
@@ -204,13 +210,16 @@ bool VirtioNet::deliver_locked() {
   const uint16_t buffers = static_cast<uint16_t>(used);
   std::memcpy(&staging_[10], &buffers, 2);
   offset = 0;
+  std::vector<Virtqueue::UsedElem> elems;
   for (size_t i = 0; i < used; ++i) {
     held_[i].write(*mem_, 0, std::span(staging_.data() + offset, lengths[i]));
     offset += lengths[i];
-    if (auto r = q.push_used(held_[i].head(), lengths[i]); !r) {
-      broken_locked("receive queue", r.error());
-      return false;
-    }
+    elems.push_back({held_[i].head(), lengths[i]});
+  }
+  // All buffers of the packet appear to the driver at once.
+  if (auto r = q.push_used(elems); !r) {
+    broken_locked("receive queue", r.error());
+    return false;
   }
   held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(used));
   staged_ = 0;

@@ -266,17 +266,27 @@ Result<std::optional<DescriptorChain>> Virtqueue::pop() {
 }
 
 Result<void> Virtqueue::push_used(uint16_t head, uint32_t written) {
-  if (head >= config_.size) {
-    return Error("used descriptor " + std::to_string(head) +
-                 " is past the queue (size " + std::to_string(config_.size) +
-                 ")");
+  const UsedElem one{head, written};
+  return push_used(std::span(&one, 1));
+}
+
+Result<void> Virtqueue::push_used(std::span<const UsedElem> elems) {
+  for (const auto& e : elems) {
+    if (e.head >= config_.size) {
+      return Error("used descriptor " + std::to_string(e.head) +
+                   " is past the queue (size " + std::to_string(config_.size) + ")");
+    }
   }
-  const uint32_t elem[2] = {head, written};
-  std::memcpy(used_ + 4 + 8ull * (next_used_ & (config_.size - 1)), elem,
-              sizeof elem);
-  // The element is visible before the index that publishes it.
+  uint16_t at = next_used_;
+  for (const auto& e : elems) {
+    const uint32_t elem[2] = {e.head, e.written};
+    std::memcpy(used_ + 4 + 8ull * (at & (config_.size - 1)), elem, sizeof elem);
+    ++at;
+  }
+  // The elements are visible before the index that publishes them, and the
+  // index moves once: the driver never sees half of a group.
   std::atomic_thread_fence(std::memory_order_release);
-  ++next_used_;
+  next_used_ = at;
   store16(used_ + 2, next_used_);
   return ok();
 }

@@ -73,6 +73,13 @@ class Virtqueue {
   // Puts `head` on the used ring with `written` bytes (what the device wrote
   // into the writable buffers) and publishes the new used index.
   Result<void> push_used(uint16_t head, uint32_t written);
+  // Several at once, published with one used-index update (a network
+  // packet spread over merged receive buffers).
+  struct UsedElem {
+    uint16_t head;
+    uint32_t written;
+  };
+  Result<void> push_used(std::span<const UsedElem> elems);
 
   // Whether the driver wants an interrupt for what was pushed since the last
   // call: VIRTQ_AVAIL_F_NO_INTERRUPT, or with EVENT_IDX the used_event index.
