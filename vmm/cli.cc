@@ -53,6 +53,10 @@ po::options_description make_options() {
        "the guest may write, the files stay unchanged")
       ("timeout", po::value<double>(),
        "stop the guest after SECONDS of wall time; exit status 124")
+      ("log", po::value<std::string>(),
+       "also write the guest's console to FILE (complete, also when the guest dies)")
+      ("result-json", po::value<std::string>(),
+       "write the run's outcome to FILE as JSON: exit status, reason, times, devices")
       ("log-level", po::value<std::string>()->default_value("warn"),
        "trace, debug, info, warn, error or off")
       ("kvm-device", po::value<std::string>()->default_value("/dev/kvm"),
@@ -180,6 +184,12 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   }
   c.kvm_device = vm["kvm-device"].as<std::string>();
   r.log_level = vm["log-level"].as<std::string>();
+  if (vm.count("log")) r.log_file = vm["log"].as<std::string>();
+  if (vm.count("result-json")) r.result_json = vm["result-json"].as<std::string>();
+  if (vm.count("log") && r.log_file.empty()) return Error("--log needs a file name");
+  if (vm.count("result-json") && r.result_json.empty()) {
+    return Error("--result-json needs a file name");
+  }
   static const char* kLevels[] = {"trace", "debug", "info", "warn",
                                   "error", "off"};
   if (std::find(std::begin(kLevels), std::end(kLevels), r.log_level) ==

@@ -15,6 +15,8 @@ namespace vmrun {
 struct RunRequest {
   VmConfig config;
   std::string log_level;
+  std::string log_file;     // --log: the console, also written here
+  std::string result_json;  // --result-json: the run's summary, written here
 };
 
 // --help or --version: print this text and exit 0.

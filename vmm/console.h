@@ -27,10 +27,14 @@ class ConsoleOutput {
  public:
   explicit ConsoleOutput(int fd) : fd_(fd) {}
   void write(std::span<const uint8_t> bytes);
+  // Every byte also goes to `fd` (--log), whatever happens to the main
+  // output (a closed pipe does not stop the log).
+  void set_log(int fd) { log_fd_ = fd; }
   std::optional<std::string> panic_message() const;
 
  private:
   int fd_;
+  int log_fd_ = -1;
   mutable std::mutex mu_;
   bool broken_ = false;  // the reader went away; keep the guest running
   PanicWatcher watcher_;

@@ -1,5 +1,9 @@
 // vmrun: boot a small VM, run one job in it, exit with the job's status.
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -7,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,6 +19,8 @@
 #include "devices/vfio/host_device.h"
 #include "vmm/cli.h"
 #include "vmm/host_check.h"
+#include "vmm/run_report.h"
+#include "vmm/unique_fd.h"
 #include "vmm/vm.h"
 #include "vmm/x86/kernel_loader.h"
 
@@ -60,7 +67,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = vmrun::parse_cli(args, {default_image_dir(), host_mem_mib()});
   if (!parsed) {
-    return fail(parsed.error().message() + " (see vmrun --help)");
+    const std::string message = parsed.error().message() + " (see vmrun --help)";
+    // A CI wrapper reads the result file even when the command line was
+    // bad: find it by hand, as parsing failed.
+    for (size_t i = 0; i < args.size(); ++i) {
+      std::string path;
+      if (args[i] == "--") break;
+      if (args[i] == "--result-json" && i + 1 < args.size()) path = args[i + 1];
+      if (args[i].rfind("--result-json=", 0) == 0) path = args[i].substr(14);
+      if (path.empty()) continue;
+      vmrun::RunReport report;
+      report.exit_status = kExitVmrunError;
+      report.reason = "error";
+      report.detail = message;
+      (void)vmrun::write_run_report(path, report, vmrun::VmConfig{});
+    }
+    return fail(message);
   }
   if (auto* info = std::get_if<vmrun::InfoRequest>(&parsed.value())) {
     std::fputs(info->text.c_str(), stdout);
@@ -70,36 +92,94 @@ int main(int argc, char** argv) {
   setup_logging(request.log_level);
   const vmrun::VmConfig& config = request.config;
 
+  // SIGTERM, SIGINT and SIGHUP are blocked in every thread from here (the
+  // vCPU and device threads inherit the mask) and read by the run loop from
+  // a signalfd: the guest is stopped and everything released in order.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  vmrun::UniqueFd signal_fd(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+
+  vmrun::RunReport report;
+  auto finish = [&](int status) {
+    report.exit_status = status;
+    report.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!request.result_json.empty()) {
+      if (auto r = vmrun::write_run_report(request.result_json, report, config); !r) {
+        std::fprintf(stderr, "vmrun: %s\n", r.error().message().c_str());
+      }
+    }
+    return status;
+  };
+  auto setup_failed = [&](const std::string& message) {
+    report.reason = "error";
+    report.detail = message;
+    return finish(fail(message));
+  };
+
   // Everything that can be checked without a VM is checked before one exists.
   if (auto r = vmrun::x86::check_kernel_file(config.kernel); !r) {
-    return fail(r.error().message());
+    return setup_failed(r.error().message());
   }
   for (const auto& address : config.vfio) {
     if (auto r = vmrun::devices::vfio::check_host_device(address); !r) {
-      return fail(r.error().message());
+      return setup_failed(r.error().message());
     }
   }
   if (access(config.kvm_device.c_str(), F_OK) != 0) {
-    return fail(config.kvm_device +
-                " does not exist: this host has no KVM (load kvm_intel or "
-                "kvm_amd, or run in the nested lab: tests/lab/run)");
+    return setup_failed(config.kvm_device +
+                        " does not exist: this host has no KVM (load kvm_intel or "
+                        "kvm_amd, or run in the nested lab: tests/lab/run)");
   }
   if (access(config.kvm_device.c_str(), R_OK | W_OK) != 0) {
-    return fail("no permission to use " + config.kvm_device +
-                " (add yourself to its group, usually kvm)");
+    return setup_failed("no permission to use " + config.kvm_device +
+                        " (add yourself to its group, usually kvm)");
   }
   const char* skip = std::getenv("VMRUN_SKIP_HOST_CHECK");
   if (skip == nullptr || std::string(skip) != "1") {
     if (auto r = vmrun::check_host_can_boot_linux(); !r) {
-      return fail(r.error().message());
+      return setup_failed(r.error().message());
+    }
+  }
+  vmrun::UniqueFd log_fd;
+  if (!request.log_file.empty()) {
+    log_fd = vmrun::UniqueFd(
+        open(request.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!log_fd.valid()) {
+      return setup_failed("--log: cannot write " + request.log_file + ": " +
+                          std::strerror(errno));
+    }
+  }
+  if (!config.shares.empty()) {
+    // Each file the guest holds open on a share is a descriptor here.
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
     }
   }
 
   auto vm = vmrun::Vm::create(config, STDOUT_FILENO, STDIN_FILENO, started);
-  if (!vm) return fail(vm.error().message());
-  vmrun::VmStop stop = (*vm)->run();
+  if (!vm) return setup_failed(vm.error().message());
+  if (log_fd.valid()) (*vm)->set_console_log(log_fd.get());
+  vmrun::VmStop stop = (*vm)->run(signal_fd.get());
+  report.taps = (*vm)->tap_names();
+  if (auto ms = (*vm)->boot_ms()) report.boot_seconds = *ms / 1000;
   vm.value().reset();  // stop and join every vCPU before reporting
   std::string why = vmrun::describe(stop);
-  if (!why.empty()) std::fprintf(stderr, "vmrun: %s\n", why.c_str());
-  return vmrun::exit_code(stop);
+  if (!why.empty()) {
+    const std::string line = "vmrun: " + why + "\n";
+    std::fputs(line.c_str(), stderr);
+    // The log ends with why the run ended, when the job did not say.
+    if (log_fd.valid()) (void)!::write(log_fd.get(), line.data(), line.size());
+  }
+  report.reason = vmrun::reason_name(stop);
+  report.detail = why;
+  if (stop.reason == vmrun::StopReason::kJobStatus &&
+      stop.job.kind != vmrun::devices::JobEnd::kInitFailed) {
+    report.job_status = stop.job.value;
+  }
+  return finish(vmrun::exit_code(stop));
 }

@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <linux/if_tun.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -174,7 +177,8 @@ Result<void> Vm::setup_devices() {
   VMRUN_TRY(pio_.insert(
       std::make_shared<devices::ExitPort>([this, stop, ready_fd](devices::JobStatus s) {
         if (s.kind == devices::JobEnd::kInitReady) {
-          spdlog::info("boot: guest init up at {:.1f} ms", ms_since_start());
+          boot_ms_ = ms_since_start();
+          spdlog::info("boot: guest init up at {:.1f} ms", boot_ms_.load());
           uint64_t one = 1;
           [[maybe_unused]] ssize_t n = ::write(ready_fd, &one, sizeof one);
           return;
@@ -355,7 +359,19 @@ void Vm::log_resources() const {
                peak_mib, guest_mib, peak_mib - guest_mib);
 }
 
-VmStop Vm::run() {
+std::optional<double> Vm::boot_ms() const {
+  const double ms = boot_ms_.load();
+  if (ms < 0) return std::nullopt;
+  return ms;
+}
+
+std::vector<std::string> Vm::tap_names() const {
+  std::vector<std::string> names;
+  for (const auto& t : taps_) names.push_back(t->name());
+  return names;
+}
+
+VmStop Vm::run(int signal_fd) {
   VcpuThread::install_kick_handler();
   spdlog::info("boot: entering the guest at {:.1f} ms", ms_since_start());
   for (auto& v : vcpus_) v->start(pio_, mmio_, stop_);
@@ -369,6 +385,7 @@ VmStop Vm::run() {
   };
   watch(stop_.fd());
   watch(ready_event_.get());
+  if (signal_fd >= 0) watch(signal_fd);
   // Console input waits until guest init says its console is configured
   // (docs/guest-protocol.md). A regular file or /dev/null cannot be polled
   // (EPERM): such input is read whenever the UART has room.
@@ -402,6 +419,24 @@ VmStop Vm::run() {
     int n = epoll_wait(ep.get(), events, 4, wait_ms);
     bool input_ready = input_started && input_open_ && !input_polled;
     for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == signal_fd) {
+        signalfd_siginfo si{};
+        if (::read(signal_fd, &si, sizeof si) == sizeof si) {
+          const int signo = static_cast<int>(si.ssi_signo);
+          devices::JobStatus s{};
+          s.value = static_cast<uint8_t>(signo);
+          const char* abbrev = sigabbrev_np(signo);
+          stop_.request({StopReason::kInterrupted, s,
+                         std::string("SIG") + (abbrev ? abbrev : std::to_string(signo))});
+          // A second signal is not waited for: with the signals unblocked
+          // and their default action, it ends vmrun at once (the kernel
+          // still releases devices, taps and overlays with the fds).
+          sigset_t set;
+          sigemptyset(&set);
+          for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+          pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+        }
+      }
       if (events[i].data.fd == input_fd_) input_ready = true;
       if (events[i].data.fd == ready_event_.get() && !input_started) {
         input_started = true;

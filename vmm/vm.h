@@ -4,6 +4,7 @@
 // everything down in reverse.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -37,8 +38,15 @@ class Vm {
       std::chrono::steady_clock::time_point started);
   ~Vm();
 
-  // Runs until the guest reports, resets, fails, or the timeout passes.
-  VmStop run();
+  // Runs until the guest reports, resets, fails, or the timeout passes, or
+  // `signal_fd` (a signalfd, or -1) delivers SIGTERM/SIGINT/SIGHUP.
+  VmStop run(int signal_fd = -1);
+  // When guest init reported its console ready, in ms since vmrun started.
+  std::optional<double> boot_ms() const;
+  // The guest's console also goes to this fd (--log).
+  void set_console_log(int fd) { console_.set_log(fd); }
+  // The taps in use, by device (for --result-json).
+  std::vector<std::string> tap_names() const;
 
  private:
   Vm(const VmConfig& config, Kvm kvm, VmFd vm, int console_fd, int input_fd);
@@ -61,6 +69,7 @@ class Vm {
   int input_fd_;
   std::chrono::steady_clock::time_point started_;
   bool input_open_ = true;
+  std::atomic<double> boot_ms_{-1};
   uint64_t entry_ = 0;
   std::unique_ptr<GuestMemory> memory_;
   ConsoleOutput console_;

@@ -17,8 +17,31 @@ int exit_code(const VmStop& stop) {
       return kExitTimeout;
     case StopReason::kHostError:
       return kExitVmrunError;
+    case StopReason::kInterrupted:
+      return 128 + stop.job.value;  // as a shell reports a signalled command
   }
   return kExitVmrunError;
+}
+
+std::string reason_name(const VmStop& stop) {
+  switch (stop.reason) {
+    case StopReason::kJobStatus:
+      if (stop.job.kind == devices::JobEnd::kInitFailed) return "init_failure";
+      return stop.job.kind == devices::JobEnd::kSignaled ? "signal" : "job";
+    case StopReason::kGuestReset:
+      return stop.detail.empty() ? "reset" : "panic";
+    case StopReason::kTripleFault:
+      return stop.detail.empty() ? "triple_fault" : "panic";
+    case StopReason::kGuestError:
+      return "kvm_error";
+    case StopReason::kTimeout:
+      return "timeout";
+    case StopReason::kHostError:
+      return "error";
+    case StopReason::kInterrupted:
+      return "interrupted";
+  }
+  return "error";
 }
 
 std::string describe(const VmStop& stop) {
@@ -44,6 +67,8 @@ std::string describe(const VmStop& stop) {
       return "timed out" + detail + "; guest stopped";
     case StopReason::kHostError:
       return "error" + detail;
+    case StopReason::kInterrupted:
+      return "stopped by " + stop.detail + "; guest stopped";
   }
   return "stopped";
 }

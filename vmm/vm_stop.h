@@ -20,6 +20,7 @@ enum class StopReason {
   kGuestError,   // KVM could not run the guest (internal error, bad entry)
   kTimeout,
   kHostError,
+  kInterrupted,  // vmrun got SIGTERM, SIGINT or SIGHUP; job.value is the signal
 };
 
 struct VmStop {
@@ -32,5 +33,9 @@ int exit_code(const VmStop& stop);
 
 // One line for stderr, or empty when the job's own status says it all.
 std::string describe(const VmStop& stop);
+
+// A short name for result files: job, signal, init_failure, panic, reset,
+// triple_fault, kvm_error, timeout, error, interrupted.
+std::string reason_name(const VmStop& stop);
 
 }  // namespace vmrun

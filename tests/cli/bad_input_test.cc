@@ -258,6 +258,30 @@ TEST_F(BadInputTest, SameTapTwice) {
                        "tap t0 given twice");
 }
 
+// CI reads the JSON even when vmrun refused to start: it says why.
+TEST_F(BadInputTest, ResultJsonIsWrittenForASetupError) {
+  const std::string json = dir_ + "/result.json";
+  expect_usage_failure(
+      run_vmrun(with_images({"--result-json", json, "--9p", dir_ + "/missing,t", "--", "true"})),
+      "is not a directory");
+  std::stringstream got;
+  got << std::ifstream(json).rdbuf();
+  EXPECT_NE(got.str().find("\"exit_status\": 125,"), std::string::npos) << got.str();
+  EXPECT_NE(got.str().find("\"reason\": \"error\","), std::string::npos) << got.str();
+}
+
+TEST_F(BadInputTest, ResultJsonForAMissingKernelSaysWhy) {
+  const std::string json = dir_ + "/result.json";
+  const std::string missing = dir_ + "/no-vmlinux";
+  expect_usage_failure(run_vmrun({"--result-json", json, "-k", missing, "-i", initrd_, "--",
+                                  "true"}),
+                       missing);
+  std::stringstream got;
+  got << std::ifstream(json).rdbuf();
+  EXPECT_NE(got.str().find("\"exit_status\": 125,"), std::string::npos) << got.str();
+  EXPECT_NE(got.str().find(missing), std::string::npos) << got.str();
+}
+
 TEST_F(BadInputTest, MalformedPciAddress) {
   for (const char* bdf : {"01:00", "0000:01:00.8", "0000:01:20.0", "0000:01:00.0x", "x"}) {
     expect_usage_failure(run_vmrun(with_images({"--vfio-pci", bdf, "--", "true"})),

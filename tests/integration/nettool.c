@@ -9,8 +9,11 @@
  *                                   identification line, anything else with
  *                                   an error line
  *   nettool scpi HOST PORT QUERY    send QUERY, print the one-line answer
+ *   nettool sendn HOST PORT MIB     send MIB MiB of zeros, print sent_MBps=
+ *   nettool sink PORT               accept one connection, discard what
+ *                                   arrives, print recv_MBps= (benchmarks)
  * Exits 0 on success, 1 with a message on failure. Retries connecting for
- * 30 s (the other side may still be starting).
+ * 120 s (the other side may still be booting).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,7 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int die(const char *what)
 {
@@ -32,7 +43,7 @@ static int connect_to(const char *host, int port)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
         return -1;
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 1200; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
             return fd;
@@ -137,6 +148,41 @@ int main(int argc, char **argv)
         dprintf(fd, "%s\n", argv[4]);
         read_line(fd, line, sizeof line);
         printf("%s\n", line);
+        return 0;
+    }
+    if (argc == 5 && strcmp(argv[1], "sendn") == 0) {
+        static char zeros[1 << 16];
+        const long total = atol(argv[4]) << 20;
+        int fd = connect_to(argv[2], atoi(argv[3]));
+        if (fd < 0)
+            return die("sendn");
+        const double t = now();
+        for (long sent = 0; sent < total;) {
+            ssize_t w = write(fd, zeros, sizeof zeros);
+            if (w <= 0)
+                return die("sendn write");
+            sent += w;
+        }
+        shutdown(fd, SHUT_WR);
+        char c;
+        while (read(fd, &c, 1) > 0) {
+        }
+        printf("sent_MBps=%.1f\n", (double)total / 1e6 / (now() - t));
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "sink") == 0) {
+        static char buf[1 << 16];
+        int l = listen_on(atoi(argv[2]));
+        if (l < 0)
+            return die("sink");
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0)
+            return die("accept");
+        const double t = now();
+        long total = 0;
+        for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+            total += n;
+        printf("recv_MBps=%.1f\n", (double)total / 1e6 / (now() - t));
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of nettool.c\n");

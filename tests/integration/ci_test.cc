@@ -1,0 +1,93 @@
+// What a CI wrapper relies on: the console log file, the JSON result, and a
+// prompt, clean stop on SIGTERM and SIGINT.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+using vmrun::test_support::run_program;
+using vmrun::test_support::RunResult;
+using vmrun::test_support::TempDir;
+
+std::string describe(const RunResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
+         "--- stderr:\n" + r.err;
+}
+
+std::string slurp(const std::string& path) {
+  std::stringstream s;
+  s << std::ifstream(path).rdbuf();
+  return s.str();
+}
+
+bool has(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+class CiTest : public ::testing::Test {
+ protected:
+  RunResult vmrun(std::vector<std::string> args) {
+    args.insert(args.begin(), VMRUN_BINARY);
+    RunResult r = run_program(args, "", 300);
+    EXPECT_FALSE(r.timed_out);
+    return r;
+  }
+  TempDir tmp_;
+};
+
+TEST_F(CiTest, LogAndResultOfAJob) {
+  const std::string log = tmp_.path() + "/console.log", json = tmp_.path() + "/r.json";
+  RunResult r = vmrun({"--log", log, "--result-json", json, "--", "sh", "-c",
+                       "echo line one; echo line two >&2; exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << describe(r);
+  EXPECT_EQ(slurp(log), r.out) << "the log holds exactly the console";
+  EXPECT_TRUE(has(r.out, "line one\n") && has(r.out, "line two\n")) << r.out;
+  const std::string j = slurp(json);
+  EXPECT_TRUE(has(j, "\"exit_status\": 7,")) << j;
+  EXPECT_TRUE(has(j, "\"reason\": \"job\",")) << j;
+  EXPECT_TRUE(has(j, "\"job_status\": 7,")) << j;
+  EXPECT_FALSE(has(j, "\"boot_seconds\": null")) << j;
+}
+
+TEST_F(CiTest, LogKeepsTheConsoleWhenTheGuestPanics) {
+  const std::string log = tmp_.path() + "/console.log", json = tmp_.path() + "/r.json";
+  RunResult r = vmrun({"--log", log, "--result-json", json, "--", "sh", "-c",
+                       "echo about to crash; echo c > /proc/sysrq-trigger"});
+  EXPECT_EQ(r.exit_code, 123) << describe(r);
+  const std::string text = slurp(log);
+  EXPECT_TRUE(has(text, "about to crash\n")) << text;
+  EXPECT_TRUE(has(text, "Kernel panic - not syncing")) << text;
+  EXPECT_TRUE(has(text, "vmrun: guest kernel panic")) << "ends with why: " << text;
+  EXPECT_TRUE(has(slurp(json), "\"reason\": \"panic\"")) << slurp(json);
+}
+
+// As a CI system cancels a job: SIGTERM, then the status and a line saying
+// why, within a few seconds; the JSON says "interrupted".
+TEST_F(CiTest, SigtermAndSigintStopTheGuestPromptly) {
+  for (const std::string sig : {"TERM", "INT"}) {
+    const std::string json = tmp_.path() + "/r" + sig + ".json";
+    RunResult r = run_program(
+        {"/bin/sh", "-c",
+         "\"$0\" --result-json \"$1\" -- sh -c 'echo started; sleep 300' & pid=$!;"
+         "sleep 10; start=$(date +%s); kill -" + sig + " $pid; wait $pid; s=$?;"
+         "echo status=$s seconds=$(( $(date +%s) - start ))",
+         VMRUN_BINARY, json},
+        "", 300);
+    const int expected = sig == "TERM" ? 143 : 130;
+    EXPECT_TRUE(has(r.out, "status=" + std::to_string(expected))) << describe(r);
+    EXPECT_TRUE(has(r.err, "vmrun: stopped by SIG" + sig + "; guest stopped")) << describe(r);
+    const size_t at = r.out.find("seconds=");
+    ASSERT_NE(at, std::string::npos) << describe(r);
+    EXPECT_LE(std::stoi(r.out.substr(at + 8)), 5) << "took too long to stop";
+    EXPECT_TRUE(has(slurp(json), "\"reason\": \"interrupted\"")) << slurp(json);
+  }
+}
+
+}  // namespace
