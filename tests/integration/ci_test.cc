@@ -2,6 +2,9 @@
 // prompt, clean stop on SIGTERM and SIGINT.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -88,6 +91,53 @@ TEST_F(CiTest, SigtermAndSigintStopTheGuestPromptly) {
     EXPECT_LE(std::stoi(r.out.substr(at + 8)), 5) << "took too long to stop";
     EXPECT_TRUE(has(slurp(json), "\"reason\": \"interrupted\"")) << slurp(json);
   }
+}
+
+// Parallel jobs on one host: each VM its own, each status its own.
+TEST_F(CiTest, FourJobsAtOnceEachWithItsOwnStatus) {
+  RunResult r = run_program(
+      {"/bin/sh", "-c",
+       R"sh(for i in 1 2 3 4; do
+            "$0" -m 192 -- sh -c "echo job $i; exit $i" > "$1/out$i" 2>&1 &
+            echo $! > "$1/pid$i"
+          done
+          for i in 1 2 3 4; do wait "$(cat "$1/pid$i")"; echo "job$i=$?"; done
+          cat "$1"/out*)sh",
+       VMRUN_BINARY, tmp_.path()},
+      "", 600);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_TRUE(has(r.out, "job" + n + "=" + n + "\n")) << describe(r);
+    EXPECT_TRUE(has(r.out, "job " + n + "\n")) << describe(r);
+  }
+}
+
+// SIGTERM with things to clean up: a tap made for the run (in a namespace
+// of the test's own) and a snapshot overlay; nothing is left.
+TEST_F(CiTest, SigtermLeavesNothingBehind) {
+  if (geteuid() != 0 || !std::filesystem::exists("/dev/net/tun")) {
+    GTEST_SKIP() << "needs root and /dev/net/tun for a namespace with a tap";
+  }
+  const std::string ns = "vmrunci" + std::to_string(getpid());
+  const std::string disk = tmp_.path() + "/disk.img";
+  std::ofstream(disk).close();
+  std::filesystem::resize_file(disk, 8 << 20);
+  RunResult r = run_program(
+      {"/bin/sh", "-c",
+       "ip netns add $1 && ip netns exec $1 ip link set lo up || exit 9;"
+       "ip netns exec $1 \"$0\" --snapshot -d \"$2\" -n mode=tap,host_ip=10.79.0.1/24 "
+       "-- sleep 300 & pid=$!; sleep 10; echo taps-during=$(ip netns exec $1 ip -o link | grep -c vmrun);"
+       "kill -TERM $pid; wait $pid; echo status=$?; sleep 1;"
+       "echo taps-after=$(ip netns exec $1 ip -o link | grep -c vmrun);"
+       "echo procs-after=$(pgrep -fc \"$2\"); ip netns del $1",
+       VMRUN_BINARY, ns, disk},
+      "", 300);
+  EXPECT_TRUE(has(r.out, "taps-during=1")) << describe(r);
+  EXPECT_TRUE(has(r.out, "status=143")) << describe(r);
+  EXPECT_TRUE(has(r.out, "taps-after=0")) << describe(r);
+  EXPECT_TRUE(has(r.out, "procs-after=0")) << describe(r);
+  // The snapshot overlay was an unnamed file: the disk itself is untouched.
+  EXPECT_EQ(std::filesystem::file_size(disk), 8u << 20);
 }
 
 }  // namespace

@@ -166,6 +166,17 @@ TEST_F(VfioTest, SecondVmGetsDeviceBusy) {
   EXPECT_NE(r.out.find("first=0"), std::string::npos) << describe(r);
 }
 
+// A cancelled CI job (SIGTERM) releases the card: the next job gets it.
+TEST_F(VfioTest, SigtermReleasesTheDeviceForTheNextRun) {
+  RunResult r = run({"/bin/sh", "-c",
+                     "\"$0\" --vfio-pci \"$1\" -- sleep 300 & pid=$!; sleep 10; kill -TERM $pid;"
+                     "wait $pid; echo status=$?",
+                     VMRUN_BINARY, edu_});
+  EXPECT_TRUE(r.out.find("status=143") != std::string::npos) << describe(r);
+  RunResult next = vmrun({"--vfio-pci", edu_, edu_job("exec ./edu-check\n")});
+  EXPECT_EQ(next.exit_code, 0) << describe(next);
+}
+
 TEST_F(VfioTest, DeviceNotBoundToVfioIsRefusedWithTheFix) {
   ASSERT_TRUE(put("/sys/bus/pci/drivers/vfio-pci/unbind", edu_));
   RunResult r = vmrun({"--vfio-pci", edu_, "--", "true"});
