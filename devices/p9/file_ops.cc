@@ -165,6 +165,16 @@ bool lock_type(uint8_t t, short* out) {
 }
 uint8_t lock_type_back(short t) { return t == F_RDLCK ? 0 : t == F_WRLCK ? 1 : 2; }
 
+// The byte range and type both lock messages carry, as a struct flock.
+bool lock_range(uint8_t type, uint64_t start, uint64_t length, struct flock* fl) {
+  *fl = {};
+  if (!lock_type(type, &fl->l_type) || start > INT64_MAX || length > INT64_MAX) return false;
+  fl->l_whence = SEEK_SET;
+  fl->l_start = static_cast<off_t>(start);
+  fl->l_len = static_cast<off_t>(length);
+  return true;
+}
+
 }  // namespace
 
 // Locks are open-file-description locks on the host file, so they hold
@@ -177,15 +187,10 @@ Server::Reply Server::lock(uint16_t tag, Reader& r) {
   const uint64_t start = r.u64(), length = r.u64();
   r.u32();  // proc_id
   r.str();  // client_id
-  struct flock fl{};
-  if (!r.ok() || !lock_type(type, &fl.l_type) || start > INT64_MAX || length > INT64_MAX) {
-    return errno_error(EINVAL);
-  }
+  struct flock fl;
+  if (!r.ok() || !lock_range(type, start, length, &fl)) return errno_error(EINVAL);
   Fid* f = VMRUN_TRY(fid(id));
   if (!f->open.valid()) return errno_error(EBADF);
-  fl.l_whence = SEEK_SET;
-  fl.l_start = static_cast<off_t>(start);
-  fl.l_len = static_cast<off_t>(length);
   uint8_t status = 0;  // success
   if (fcntl(f->open.get(), F_OFD_SETLK, &fl) < 0) {
     status = (errno == EAGAIN || errno == EACCES) ? 1 : 2;  // blocked : error
@@ -201,15 +206,10 @@ Server::Reply Server::getlock(uint16_t tag, Reader& r) {
   const uint64_t start = r.u64(), length = r.u64();
   const uint32_t proc_id = r.u32();
   const std::string client = r.str();
-  struct flock fl{};
-  if (!r.ok() || !lock_type(type, &fl.l_type) || start > INT64_MAX || length > INT64_MAX) {
-    return errno_error(EINVAL);
-  }
+  struct flock fl;
+  if (!r.ok() || !lock_range(type, start, length, &fl)) return errno_error(EINVAL);
   Fid* f = VMRUN_TRY(fid(id));
   if (!f->open.valid()) return errno_error(EBADF);
-  fl.l_whence = SEEK_SET;
-  fl.l_start = static_cast<off_t>(start);
-  fl.l_len = static_cast<off_t>(length);
   if (fcntl(f->open.get(), F_OFD_GETLK, &fl) < 0) return errno_error(errno);
   Writer w(kTgetlock + 1, tag);
   w.u8(lock_type_back(fl.l_type));
