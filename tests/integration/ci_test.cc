@@ -6,42 +6,20 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/support/integration.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
 
-using vmrun::test_support::run_program;
-using vmrun::test_support::RunResult;
-using vmrun::test_support::TempDir;
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
-         "--- stderr:\n" + r.err;
-}
-
-std::string slurp(const std::string& path) {
-  std::stringstream s;
-  s << std::ifstream(path).rdbuf();
-  return s.str();
-}
-
-bool has(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
+using namespace vmrun::test_support;
+using vmrun::test_support::vmrun;  // not the namespace
 
 class CiTest : public ::testing::Test {
  protected:
-  RunResult vmrun(std::vector<std::string> args) {
-    args.insert(args.begin(), VMRUN_BINARY);
-    RunResult r = run_program(args, "", 300);
-    EXPECT_FALSE(r.timed_out);
-    return r;
-  }
   TempDir tmp_;
 };
 
@@ -50,13 +28,13 @@ TEST_F(CiTest, LogAndResultOfAJob) {
   RunResult r = vmrun({"--log", log, "--result-json", json, "--", "sh", "-c",
                        "echo line one; echo line two >&2; exit 7"});
   EXPECT_EQ(r.exit_code, 7) << describe(r);
-  EXPECT_EQ(slurp(log), r.out) << "the log holds exactly the console";
-  EXPECT_TRUE(has(r.out, "line one\n") && has(r.out, "line two\n")) << r.out;
-  const std::string j = slurp(json);
-  EXPECT_TRUE(has(j, "\"exit_status\": 7,")) << j;
-  EXPECT_TRUE(has(j, "\"reason\": \"job\",")) << j;
-  EXPECT_TRUE(has(j, "\"job_status\": 7,")) << j;
-  EXPECT_FALSE(has(j, "\"boot_seconds\": null")) << j;
+  EXPECT_EQ(read_file(log), r.out) << "the log holds exactly the console";
+  EXPECT_TRUE(contains(r.out, "line one\n") && contains(r.out, "line two\n")) << r.out;
+  const std::string j = read_file(json);
+  EXPECT_TRUE(contains(j, "\"exit_status\": 7,")) << j;
+  EXPECT_TRUE(contains(j, "\"reason\": \"job\",")) << j;
+  EXPECT_TRUE(contains(j, "\"job_status\": 7,")) << j;
+  EXPECT_FALSE(contains(j, "\"boot_seconds\": null")) << j;
 }
 
 TEST_F(CiTest, LogKeepsTheConsoleWhenTheGuestPanics) {
@@ -64,11 +42,11 @@ TEST_F(CiTest, LogKeepsTheConsoleWhenTheGuestPanics) {
   RunResult r = vmrun({"--log", log, "--result-json", json, "--", "sh", "-c",
                        "echo about to crash; echo c > /proc/sysrq-trigger"});
   EXPECT_EQ(r.exit_code, 123) << describe(r);
-  const std::string text = slurp(log);
-  EXPECT_TRUE(has(text, "about to crash\n")) << text;
-  EXPECT_TRUE(has(text, "Kernel panic - not syncing")) << text;
-  EXPECT_TRUE(has(text, "vmrun: guest kernel panic")) << "ends with why: " << text;
-  EXPECT_TRUE(has(slurp(json), "\"reason\": \"panic\"")) << slurp(json);
+  const std::string text = read_file(log);
+  EXPECT_TRUE(contains(text, "about to crash\n")) << text;
+  EXPECT_TRUE(contains(text, "Kernel panic - not syncing")) << text;
+  EXPECT_TRUE(contains(text, "vmrun: guest kernel panic")) << "ends with why: " << text;
+  EXPECT_TRUE(contains(read_file(json), "\"reason\": \"panic\"")) << read_file(json);
 }
 
 // As a CI system cancels a job: SIGTERM, then the status and a line saying
@@ -84,12 +62,12 @@ TEST_F(CiTest, SigtermAndSigintStopTheGuestPromptly) {
          VMRUN_BINARY, json},
         "", 300);
     const int expected = sig == "TERM" ? 143 : 130;
-    EXPECT_TRUE(has(r.out, "status=" + std::to_string(expected))) << describe(r);
-    EXPECT_TRUE(has(r.err, "vmrun: stopped by SIG" + sig + "; guest stopped")) << describe(r);
+    EXPECT_TRUE(contains(r.out, "status=" + std::to_string(expected))) << describe(r);
+    EXPECT_TRUE(contains(r.err, "vmrun: stopped by SIG" + sig + "; guest stopped")) << describe(r);
     const size_t at = r.out.find("seconds=");
     ASSERT_NE(at, std::string::npos) << describe(r);
     EXPECT_LE(std::stoi(r.out.substr(at + 8)), 5) << "took too long to stop";
-    EXPECT_TRUE(has(slurp(json), "\"reason\": \"interrupted\"")) << slurp(json);
+    EXPECT_TRUE(contains(read_file(json), "\"reason\": \"interrupted\"")) << read_file(json);
   }
 }
 
@@ -107,8 +85,8 @@ TEST_F(CiTest, FourJobsAtOnceEachWithItsOwnStatus) {
       "", 600);
   for (int i = 1; i <= 4; ++i) {
     const std::string n = std::to_string(i);
-    EXPECT_TRUE(has(r.out, "job" + n + "=" + n + "\n")) << describe(r);
-    EXPECT_TRUE(has(r.out, "job " + n + "\n")) << describe(r);
+    EXPECT_TRUE(contains(r.out, "job" + n + "=" + n + "\n")) << describe(r);
+    EXPECT_TRUE(contains(r.out, "job " + n + "\n")) << describe(r);
   }
 }
 
@@ -132,10 +110,10 @@ TEST_F(CiTest, SigtermLeavesNothingBehind) {
        "echo procs-after=$(pgrep -fc \"$2\"); ip netns del $1",
        VMRUN_BINARY, ns, disk},
       "", 300);
-  EXPECT_TRUE(has(r.out, "taps-during=1")) << describe(r);
-  EXPECT_TRUE(has(r.out, "status=143")) << describe(r);
-  EXPECT_TRUE(has(r.out, "taps-after=0")) << describe(r);
-  EXPECT_TRUE(has(r.out, "procs-after=0")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "taps-during=1")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "status=143")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "taps-after=0")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "procs-after=0")) << describe(r);
   // The snapshot overlay was an unnamed file: the disk itself is untouched.
   EXPECT_EQ(std::filesystem::file_size(disk), 8u << 20);
 }

@@ -8,53 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/integration.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using vmrun::test_support::run_program;
-using vmrun::test_support::RunResult;
-using vmrun::test_support::TempDir;
-
-constexpr double kHangLimit = 300;
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
-         "--- stderr:\n" + r.err;
-}
-
-RunResult run(std::vector<std::string> argv, double limit = kHangLimit) {
-  RunResult r = run_program(argv, "", limit);
-  EXPECT_FALSE(r.timed_out) << argv[0] << " hung";
-  return r;
-}
-
-RunResult vmrun(std::vector<std::string> args) {
-  args.insert(args.begin(), VMRUN_BINARY);
-  return run(args);
-}
-
-void write_file(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  std::ofstream(path, std::ios::binary) << text;
-  chmod(path.c_str(), mode);
-}
-
-std::string read_file(const std::string& path, uint64_t offset = 0, size_t len = SIZE_MAX) {
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::string s;
-  char buf[4096];
-  while (s.size() < len && in.read(buf, sizeof buf).gcount() > 0) {
-    s.append(buf, static_cast<size_t>(in.gcount()));
-  }
-  return s.substr(0, std::min(len, s.size()));
-}
-
-std::string sha256(const std::string& path) {
-  return run({"/usr/bin/sha256sum", path}).out.substr(0, 64);
-}
+using namespace vmrun::test_support;
+using vmrun::test_support::vmrun;  // not the namespace
 
 class DiskTest : public ::testing::Test {
  protected:
@@ -64,7 +26,7 @@ class DiskTest : public ::testing::Test {
     const std::string dir = tmp_.path() + "/job" + std::to_string(jobs_++);
     fs::create_directories(dir + "/out");
     write_file(dir + "/run", "#!/bin/sh\n" + run_script, 0755);
-    for (const auto& [name, text] : files) write_file(dir + "/" + name, text);
+    for (const auto& [name, text] : files) write_file(dir + "/" + name, text, 0644);
     const std::string image = dir + ".img";
     RunResult r = run({VMRUN_MKJOB, dir, image});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
@@ -182,7 +144,7 @@ TEST_F(DiskTest, JobModulesAreLoadedBeforeTheJob) {
   const std::string dir = tmp_.path() + "/modjob";
   fs::create_directories(dir + "/drivers");
   fs::copy_file(ko, dir + "/drivers/dummy.ko");
-  write_file(dir + "/modules", "# our driver\ndrivers/dummy.ko\n");
+  write_file(dir + "/modules", "# our driver\ndrivers/dummy.ko\n", 0644);
   write_file(dir + "/run", "#!/bin/sh\ngrep -o '^dummy ' /proc/modules\n", 0755);
   ASSERT_EQ(run({VMRUN_MKJOB, dir, dir + ".img"}).exit_code, 0);
   RunResult r = vmrun({dir + ".img"});

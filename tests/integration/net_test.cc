@@ -10,26 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/integration.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using vmrun::test_support::run_program;
-using vmrun::test_support::RunResult;
-using vmrun::test_support::TempDir;
+using namespace vmrun::test_support;
 
+// This file's limit, in place of test_support::kHangLimit.
 constexpr double kHangLimit = 900;
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
-         "--- stderr:\n" + r.err;
-}
-
-bool contains(const std::string& s, const std::string& what) {
-  return s.find(what) != std::string::npos;
-}
 
 class NetTest : public ::testing::TestWithParam<bool> {
  protected:

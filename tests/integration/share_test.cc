@@ -11,28 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/integration.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using vmrun::test_support::run_program;
-using vmrun::test_support::RunResult;
-using vmrun::test_support::TempDir;
+using namespace vmrun::test_support;
 
+// This file's limit, in place of test_support::kHangLimit.
 constexpr double kHangLimit = 600;
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
-         "--- stderr:\n" + r.err;
-}
-
-RunResult run(std::vector<std::string> argv) {
-  RunResult r = run_program(argv, "", kHangLimit);
-  EXPECT_FALSE(r.timed_out) << argv[0] << " hung";
-  return r;
-}
 
 // vmrun with `shares` (each "DIR,TAG[,...]") running `script` in sh.
 RunResult guest(const std::vector<std::string>& shares, const std::string& script,
@@ -44,20 +33,7 @@ RunResult guest(const std::vector<std::string>& shares, const std::string& scrip
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.insert(argv.end(), {"--", "sh", "-c", script});
-  return run(argv);
-}
-
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string sha256(const fs::path& p) {
-  return run({"/usr/bin/sha256sum", p.string()}).out.substr(0, 64);
+  return run(argv, kHangLimit);
 }
 
 // Every path under `dir` with its type and, for files, contents; for
@@ -149,10 +125,10 @@ TEST_F(ShareTest, HundredMebibytesKeepTheirChecksumBothWays) {
                       "sha256sum from-guest.bin",
                       {"-m", "512"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE(r.out.find(sha256(share_ / "from-host.bin") + "  from-host.bin"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find(sha256(share_ / "from-host.bin", kHangLimit) + "  from-host.bin"),
+            std::string::npos) << r.out;
   ASSERT_EQ(fs::file_size(share_ / "from-guest.bin"), 104857600u);
-  EXPECT_NE(r.out.find(sha256(share_ / "from-guest.bin") + "  from-guest.bin"),
+  EXPECT_NE(r.out.find(sha256(share_ / "from-guest.bin", kHangLimit) + "  from-guest.bin"),
             std::string::npos) << r.out;
 }
 

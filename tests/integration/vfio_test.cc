@@ -11,34 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/integration.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using vmrun::test_support::run_program;
-using vmrun::test_support::RunResult;
-using vmrun::test_support::TempDir;
+using namespace vmrun::test_support;
+using vmrun::test_support::vmrun;  // not the namespace
 
-constexpr double kHangLimit = 300;
 const std::string kModules = std::string(VMRUN_IMAGE_DIR) + "/guest-modules";
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out +
-         "--- stderr:\n" + r.err;
-}
-
-RunResult run(std::vector<std::string> argv, double limit = kHangLimit) {
-  RunResult r = run_program(argv, "", limit);
-  EXPECT_FALSE(r.timed_out) << argv[0] << " hung";
-  return r;
-}
-
-RunResult vmrun(std::vector<std::string> args) {
-  args.insert(args.begin(), VMRUN_BINARY);
-  return run(args);
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);

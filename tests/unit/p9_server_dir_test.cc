@@ -16,6 +16,7 @@
 
 #include "devices/p9/server.h"
 #include "tests/support/p9_client.h"
+#include "tests/support/p9_fixture.h"
 
 namespace vmrun::devices::p9 {
 namespace {
@@ -23,24 +24,7 @@ namespace {
 using namespace test_support;
 constexpr uint32_t kRoot = P9Share::kRoot;
 
-mode_t current_umask() {
-  const mode_t m = ::umask(0);
-  ::umask(m);
-  return m;
-}
-
-struct stat host_stat(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st;
-}
-
-bool host_exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-class P9ServerDir : public ::testing::Test {
+class P9ServerDir : public P9ShareTest {
  protected:
   // Lists the open directory fid `fid` to the end the way v9fs does: each
   // call continues from the last entry's offset. Counts each name's
@@ -66,9 +50,6 @@ class P9ServerDir : public ::testing::Test {
       offset = got.back().offset;
     }
   }
-
-  P9Share s;
-  P9Client& c = s.c;
 };
 
 TEST_F(P9ServerDir, ReaddirListsThousandsOfEntriesAcrossCalls) {

@@ -17,6 +17,7 @@
 
 #include "devices/p9/server.h"
 #include "tests/support/p9_client.h"
+#include "tests/support/p9_fixture.h"
 
 namespace vmrun::devices::p9 {
 namespace {
@@ -24,12 +25,7 @@ namespace {
 using namespace test_support;
 constexpr uint32_t kRoot = P9Share::kRoot;
 
-bool host_exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-class P9ServerHostile : public ::testing::Test {
+class P9ServerHostile : public P9ShareTest {
  protected:
   void SetUp() override {
     // Ways out, planted on the host: absolute and relative symlinks to the
@@ -52,8 +48,6 @@ class P9ServerHostile : public ::testing::Test {
   }
 
   static constexpr uint32_t kRoot2 = 100;  // a second attach
-  P9Share s;
-  P9Client& c = s.c;
   P9Qid root_qid;
   std::string before;
 };

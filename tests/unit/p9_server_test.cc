@@ -15,6 +15,7 @@
 
 #include "devices/p9/server.h"
 #include "tests/support/p9_client.h"
+#include "tests/support/p9_fixture.h"
 
 namespace vmrun::devices::p9 {
 namespace {
@@ -22,23 +23,7 @@ namespace {
 using namespace test_support;
 constexpr uint32_t kRoot = P9Share::kRoot;
 
-mode_t current_umask() {
-  const mode_t m = ::umask(0);
-  ::umask(m);
-  return m;
-}
-
-struct stat host_stat(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st;
-}
-
-class P9Server : public ::testing::Test {
- protected:
-  P9Share s;
-  P9Client& c = s.c;
-};
+class P9Server : public P9ShareTest {};
 
 TEST(P9ServerVersion, NegotiatesMsizeWithinBounds) {
   P9Share s(false, false);

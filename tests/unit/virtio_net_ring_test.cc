@@ -3,34 +3,29 @@
 // waits, never lost, while the ring is full; a hostile ring stops the
 // device until reset(); reset() forgets what was in flight.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <map>
-#include <memory>
-#include <optional>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "devices/virtio/net.h"
+#include "tests/support/virtio_net_harness.h"
 #include "tests/support/virtq_builder.h"
 
 namespace vmrun::devices::virtio {
 namespace {
 
 using test_support::DriverQueue;
-constexpr uint64_t kMiB = 1ull << 20;
-constexpr uint64_t kMemory = 16 * kMiB;
+using test_support::with_buffers;
+constexpr uint64_t kMemory = test_support::kVirtioNetMemory;
 constexpr size_t kHdr = VirtioNet::kHeaderBytes;
-constexpr unsigned kMrgRxbuf = 15;
 
 // A zeroed header and a `frame_len`-byte frame whose bytes depend on `seed`.
 std::vector<uint8_t> packet(size_t frame_len, uint8_t seed) {
@@ -40,77 +35,13 @@ std::vector<uint8_t> packet(size_t frame_len, uint8_t seed) {
   }
   return p;
 }
-// `p` as the guest should see it: num_buffers (bytes 10-11) set to `n`.
-std::vector<uint8_t> with_buffers(std::vector<uint8_t> p, uint16_t n) {
-  std::memcpy(&p[10], &n, 2);
-  return p;
-}
 
-class VirtioNetRingTest : public ::testing::Test {
+class VirtioNetRingTest : public test_support::VirtioNetHarness {
  protected:
-  VirtioNetRingTest() {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   fds) != 0) {
-      throw std::runtime_error("socketpair");
-    }
-    device_fd_ = fds[0];
-    peer_.reset(fds[1]);
-    net_ = std::make_unique<VirtioNet>(
-        UniqueFd(fds[0]), std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1},
-        [](unsigned) { return ok(); }, "net0");
-  }
-  void SetUp() override { activate(features()); }
+  VirtioNetRingTest() : VirtioNetHarness({2, 0, 0, 0, 0, 1}) {}
 
-  uint64_t features() const {
-    return net_->device_features() & ~kFRingEventIdx;
-  }
-
-  void activate(uint64_t features, uint16_t rx_size = 256) {
-    rx_ = std::make_unique<DriverQueue>(*mem_, rx_size, 0x10000, 0x100000);
-    tx_ = std::make_unique<DriverQueue>(*mem_, 64, 0x20000, 0x800000);
-    bufs_.clear();
-    const bool event_idx = features & kFRingEventIdx;
-    auto rq = Virtqueue::create(*mem_, rx_->config(), event_idx);
-    auto tq = Virtqueue::create(*mem_, tx_->config(), event_idx);
-    ASSERT_TRUE(rq.ok() && tq.ok());
-    std::vector<ActivatedQueue> queues;
-    queues.push_back({std::move(rq).value(), [this] { ++rx_irqs_; }, -1});
-    queues.push_back({std::move(tq).value(), [this] { ++tx_irqs_; }, -1});
-    auto r = net_->activate(*mem_, features, std::move(queues));
-    ASSERT_TRUE(r.ok()) << r.error().message();
-  }
-
-  void send(const std::vector<uint8_t>& p) {
-    ASSERT_EQ(::send(peer_.get(), p.data(), p.size(), 0),
-              static_cast<ssize_t>(p.size()));
-  }
-  bool peer_has_mail() {
-    uint8_t b;
-    return ::recv(peer_.get(), &b, 1, MSG_DONTWAIT | MSG_PEEK) >= 0;
-  }
-  bool device_fd_readable() const {
-    pollfd p{device_fd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
-  }
-
-  uint16_t offer(uint32_t len) {
-    uint8_t* host;
-    uint16_t head = rx_->chain().writable(len, &host).build();
-    bufs_[head] = host;
-    return head;
-  }
   void offer_many(int n, uint32_t len) {
     for (int i = 0; i < n; ++i) offer(len);
-  }
-  std::vector<uint8_t> used_bytes(uint16_t from, uint16_t to) const {
-    std::vector<uint8_t> out;
-    for (uint16_t i = from; i != to; ++i) {
-      auto u = rx_->used(i);
-      const uint8_t* p = bufs_.at(static_cast<uint16_t>(u.id));
-      out.insert(out.end(), p, p + u.len);
-    }
-    return out;
   }
   // The packets in the rx used ring, each gathered over as many entries as
   // its num_buffers says.
@@ -139,15 +70,6 @@ class VirtioNetRingTest : public ::testing::Test {
     EXPECT_EQ(used_bytes(0, 1), with_buffers(p, 1));
     EXPECT_TRUE(net_->event_wanted(0));
   }
-
-  std::unique_ptr<GuestMemory> mem_ =
-      GuestMemory::create({{0, kMemory}}).value();
-  std::unique_ptr<DriverQueue> rx_, tx_;
-  std::map<uint16_t, uint8_t*> bufs_;
-  int device_fd_ = -1;
-  UniqueFd peer_;
-  std::unique_ptr<VirtioNet> net_;
-  int rx_irqs_ = 0, tx_irqs_ = 0;
 };
 
 // ---- back-pressure: the ring briefly full ----

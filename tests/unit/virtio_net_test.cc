@@ -6,27 +6,21 @@
 // and without mergeable buffers, including back-pressure when the ring is
 // full. Hostile rings and reset: virtio_net_hostile_test.cc.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <map>
-#include <memory>
 #include <optional>
-#include <stdexcept>
 #include <vector>
 
 #include "devices/net/tap.h"
 #include "devices/virtio/net.h"
-#include "tests/support/virtq_builder.h"
+#include "tests/support/virtio_net_harness.h"
 
 namespace vmrun::devices::virtio {
 namespace {
 
-using test_support::DriverQueue;
-constexpr uint64_t kMiB = 1ull << 20;
+using test_support::with_buffers;
 constexpr size_t kHdr = VirtioNet::kHeaderBytes;
 constexpr std::array<uint8_t, 6> kMac = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
 
@@ -54,101 +48,10 @@ std::vector<uint8_t> packet(size_t frame_len, uint8_t seed, NetHeader h = {}) {
   }
   return p;
 }
-// `p` as the guest should see it: num_buffers (bytes 10-11) set to `n`.
-std::vector<uint8_t> with_buffers(std::vector<uint8_t> p, uint16_t n) {
-  std::memcpy(&p[10], &n, 2);
-  return p;
-}
 
-class VirtioNetTest : public ::testing::Test {
+class VirtioNetTest : public test_support::VirtioNetHarness {
  protected:
-  VirtioNetTest() {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   fds) != 0) {
-      throw std::runtime_error("socketpair");
-    }
-    device_fd_ = fds[0];
-    peer_.reset(fds[1]);
-    net_ = std::make_unique<VirtioNet>(
-        UniqueFd(fds[0]), kMac,
-        [this](unsigned flags) -> Result<void> {
-          offloads_.push_back(flags);
-          if (offload_fails_) return Error("TUNSETOFFLOAD: EINVAL");
-          return ok();
-        },
-        "net0");
-  }
-  void SetUp() override { activate(features()); }
-
-  // What a modern driver takes by default here: everything but EVENT_IDX
-  // (which the interrupt tests ask for explicitly).
-  uint64_t features() const {
-    return net_->device_features() & ~kFRingEventIdx;
-  }
-
-  // Fresh rings for both queues, then activate() as the transport does.
-  void activate(uint64_t features, uint16_t rx_size = 256,
-                uint16_t tx_size = 64) {
-    rx_ = std::make_unique<DriverQueue>(*mem_, rx_size, 0x10000, 0x100000);
-    tx_ = std::make_unique<DriverQueue>(*mem_, tx_size, 0x20000, 0x800000);
-    bufs_.clear();
-    const bool event_idx = features & kFRingEventIdx;
-    auto rq = Virtqueue::create(*mem_, rx_->config(), event_idx);
-    auto tq = Virtqueue::create(*mem_, tx_->config(), event_idx);
-    ASSERT_TRUE(rq.ok() && tq.ok());
-    std::vector<ActivatedQueue> queues;
-    queues.push_back({std::move(rq).value(), [this] { ++rx_irqs_; }, -1});
-    queues.push_back({std::move(tq).value(), [this] { ++tx_irqs_; }, -1});
-    auto r = net_->activate(*mem_, features, std::move(queues));
-    ASSERT_TRUE(r.ok()) << r.error().message();
-  }
-
-  // The peer (the tap's other end).
-  void send(const std::vector<uint8_t>& p) {
-    ASSERT_EQ(::send(peer_.get(), p.data(), p.size(), 0),
-              static_cast<ssize_t>(p.size()));
-  }
-  std::optional<std::vector<uint8_t>> receive() {
-    std::vector<uint8_t> buf(VirtioNet::kMaxPacket + 4096);
-    ssize_t n = ::recv(peer_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-    if (n < 0) return std::nullopt;
-    buf.resize(static_cast<size_t>(n));
-    return buf;
-  }
-  // Whether a packet waits on the device's side of the socketpair.
-  bool device_fd_readable() const {
-    pollfd p{device_fd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
-  }
-
-  // Offers a receive buffer of `len` bytes; returns its head.
-  uint16_t offer(uint32_t len) {
-    uint8_t* host;
-    uint16_t head = rx_->chain().writable(len, &host).build();
-    bufs_[head] = host;
-    return head;
-  }
-  // The bytes the device put in used entries [from, to) of the rx ring.
-  std::vector<uint8_t> used_bytes(uint16_t from, uint16_t to) const {
-    std::vector<uint8_t> out;
-    for (uint16_t i = from; i != to; ++i) {
-      auto u = rx_->used(i);
-      const uint8_t* p = bufs_.at(static_cast<uint16_t>(u.id));
-      out.insert(out.end(), p, p + u.len);
-    }
-    return out;
-  }
-  std::unique_ptr<GuestMemory> mem_ =
-      GuestMemory::create({{0, 16 * kMiB}}).value();
-  std::unique_ptr<DriverQueue> rx_, tx_;
-  std::map<uint16_t, uint8_t*> bufs_;  // rx head -> host view of its buffer
-  int device_fd_ = -1;
-  UniqueFd peer_;
-  std::unique_ptr<VirtioNet> net_;
-  std::vector<unsigned> offloads_;
-  bool offload_fails_ = false;
-  int rx_irqs_ = 0, tx_irqs_ = 0;
+  VirtioNetTest() : VirtioNetHarness(kMac) {}
 };
 
 // ---- identity, config space, features ----
