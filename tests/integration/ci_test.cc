@@ -107,7 +107,7 @@ TEST_F(CiTest, SigtermLeavesNothingBehind) {
        "-- sleep 300 & pid=$!; sleep 10; echo taps-during=$(ip netns exec $1 ip -o link | grep -c vmrun);"
        "kill -TERM $pid; wait $pid; echo status=$?; sleep 1;"
        "echo taps-after=$(ip netns exec $1 ip -o link | grep -c vmrun);"
-       "echo procs-after=$(pgrep -fc \"$2\"); ip netns del $1",
+       "echo procs-after=$(pgrep -xc vmrun); ip netns del $1",
        VMRUN_BINARY, ns, disk},
       "", 300);
   EXPECT_TRUE(contains(r.out, "taps-during=1")) << describe(r);
