@@ -96,11 +96,7 @@ VirtioBlk::VirtioBlk(std::unique_ptr<DiskBackend> disk, std::string name,
 }
 
 void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
-  // Past the structure reads as zero, like an absent field.
-  for (size_t i = 0; i < data.size(); ++i) {
-    uint64_t at = offset + i;
-    data[i] = at >= offset && at < config_.size() ? config_[at] : 0;
-  }
+  read_config_bytes(config_, offset, data);
 }
 
 void VirtioBlk::write_config(uint64_t offset, std::span<const uint8_t> data) {

@@ -63,10 +63,7 @@ void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data) {
   std::copy(mac_.begin(), mac_.end(), config.begin());
   config[6] = VIRTIO_NET_S_LINK_UP;
   config[8] = 1;
-  for (size_t i = 0; i < data.size(); ++i) {
-    uint64_t at = offset + i;
-    data[i] = at >= offset && at < config.size() ? config[at] : 0;
-  }
+  read_config_bytes(config, offset, data);
 }
 
 Result<void> VirtioNet::activate(const GuestMemory& mem, uint64_t features,

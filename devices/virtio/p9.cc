@@ -26,10 +26,7 @@ uint64_t Virtio9p::device_features() const {
 }
 
 void Virtio9p::read_config(uint64_t offset, std::span<uint8_t> data) {
-  for (size_t i = 0; i < data.size(); ++i) {
-    uint64_t at = offset + i;
-    data[i] = at >= offset && at < config_.size() ? config_[at] : 0;
-  }
+  read_config_bytes(config_, offset, data);
 }
 
 Result<void> Virtio9p::activate(const GuestMemory& mem, uint64_t,

@@ -30,6 +30,16 @@ struct ActivatedQueue {
   int notify_fd = -1;  // signalled on the driver's notification (for vhost)
 };
 
+// A device's configuration structure as the driver reads it: bytes past
+// its end (or an offset that wraps) read as zero, like an absent field.
+inline void read_config_bytes(std::span<const uint8_t> config, uint64_t offset,
+                              std::span<uint8_t> data) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    const uint64_t at = offset + i;
+    data[i] = at >= offset && at < config.size() ? config[at] : 0;
+  }
+}
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
