@@ -1,5 +1,7 @@
 #include "vmm/cli.h"
 
+#include "vmm/gdb/server.h"
+
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -57,6 +59,15 @@ po::options_description make_options() {
        "also write the guest's console to FILE (complete, also when the guest dies)")
       ("result-json", po::value<std::string>(),
        "write the run's outcome to FILE as JSON: exit status, reason, times, devices")
+      ("interactive", "-it: the terminal in raw mode, every key to the guest's "
+       "console (Ctrl-C too); Ctrl-A x quits. The default when stdin and stdout "
+       "are terminals")
+      ("no-interactive", "never raw mode, even on a terminal")
+      ("gdb", po::value<std::string>(),
+       "a gdb stub for the guest kernel on tcp::PORT (localhost), tcp:HOST:PORT "
+       "or PORT; the guest boots with nokaslr so vmlinux's symbols match")
+      ("gdb-wait", "with --gdb: the guest stays stopped before its first "
+       "instruction until gdb continues")
       ("log-level", po::value<std::string>()->default_value("warn"),
        "trace, debug, info, warn, error or off")
       ("kvm-device", po::value<std::string>()->default_value("/dev/kvm"),
@@ -196,6 +207,19 @@ Result<RunRequest> to_request(const po::variables_map& vm,
       std::end(kLevels)) {
     return Error("--log-level: unknown level '" + r.log_level + "'");
   }
+  if (vm.count("interactive") && vm.count("no-interactive")) {
+    return Error("--interactive and --no-interactive together");
+  }
+  if (vm.count("gdb")) {
+    c.gdb = vm["gdb"].as<std::string>();
+    VMRUN_TRY(gdb::parse_listen_address(c.gdb));
+  }
+  if (vm.count("gdb-wait")) {
+    if (c.gdb.empty()) return Error("--gdb-wait needs --gdb");
+    c.gdb_wait = true;
+  }
+  if (vm.count("interactive")) r.interactive = Interactive::kOn;
+  if (vm.count("no-interactive")) r.interactive = Interactive::kOff;
   c.command = std::move(command);
   return r;
 }
@@ -386,6 +410,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args,
   // Everything after the first "--" is the job's, untouched by the parser.
   auto dashdash = std::find(args.begin(), args.end(), "--");
   std::vector<std::string> ours(args.begin(), dashdash);
+  // Docker's -it (and -ti): one option here. Boost would read it as -i
+  // (--initrd) with the argument "t".
+  for (auto& a : ours) {
+    if (a == "-it" || a == "-ti") a = "--interactive";
+  }
   std::vector<std::string> command;
   if (dashdash != args.end()) command.assign(dashdash + 1, args.end());
 

@@ -12,8 +12,13 @@
 
 namespace vmrun {
 
+// -it / --interactive, --no-interactive, or neither: interactive when
+// stdin and stdout are terminals.
+enum class Interactive { kAuto, kOn, kOff };
+
 struct RunRequest {
   VmConfig config;
+  Interactive interactive = Interactive::kAuto;
   std::string log_level;
   std::string log_file;     // --log: the console, also written here
   std::string result_json;  // --result-json: the run's summary, written here

@@ -45,6 +45,15 @@ struct VmConfig {
   std::optional<double> timeout_seconds;
   std::string kvm_device = "/dev/kvm";
   std::vector<std::string> command;  // the job's argv; empty: a shell
+  // Console input is a raw terminal: Ctrl-A escapes are vmrun's (-it).
+  bool interactive = false;
+  // A log is kept (--log): the guest gets a second UART whose output goes
+  // only there, and init writes its kernel log to it when the job fails.
+  bool guest_log_port = false;
+  // --gdb: where the gdb stub listens ("tcp::1234"); empty: no stub.
+  // --gdb-wait: the guest stays stopped until gdb lets it run.
+  std::string gdb;
+  bool gdb_wait = false;
   // virtio-blk disks in order (vda, vdb, ...). With a job image it is the
   // first, and init runs the job from it.
   std::vector<DiskConfig> disks;

@@ -51,6 +51,16 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes) {
   }
 }
 
+void ConsoleOutput::write_log(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mu_);
+  for (size_t done = 0; log_fd_ >= 0 && done < bytes.size();) {
+    ssize_t n = ::write(log_fd_, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+}
+
 std::optional<std::string> ConsoleOutput::panic_message() const {
   std::lock_guard lock(mu_);
   return watcher_.panic_message();

@@ -30,6 +30,8 @@ class ConsoleOutput {
   // Every byte also goes to `fd` (--log), whatever happens to the main
   // output (a closed pipe does not stop the log).
   void set_log(int fd) { log_fd_ = fd; }
+  // Bytes for the log only (the guest's log port), not the console.
+  void write_log(std::span<const uint8_t> bytes);
   std::optional<std::string> panic_message() const;
 
  private:

@@ -62,6 +62,10 @@ ExitAction handle_exit(kvm_run& run, ExitContext& ctx) {
       return handle_mmio(run, ctx);
     case KVM_EXIT_INTR:
       return ExitAction::kContinue;
+    case KVM_EXIT_DEBUG:
+      if (!ctx.on_debug) return stop(ctx, StopReason::kGuestError, "unexpected debug exit");
+      ctx.on_debug(run.debug.arch);
+      return ExitAction::kContinue;
     case KVM_EXIT_HLT:
       return stop(ctx, StopReason::kGuestError, "guest halted");
     case KVM_EXIT_SHUTDOWN:

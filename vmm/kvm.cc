@@ -45,6 +45,33 @@ Result<void> VcpuFd::set_sregs(const kvm_sregs& sregs) {
   return check(ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
 }
 
+Result<kvm_fpu> VcpuFd::get_fpu() {
+  kvm_fpu fpu{};
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_GET_FPU, &fpu), "KVM_GET_FPU"));
+  return fpu;
+}
+
+Result<void> VcpuFd::set_guest_debug(const kvm_guest_debug& debug) {
+  return check(ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug), "KVM_SET_GUEST_DEBUG");
+}
+
+Result<kvm_translation> VcpuFd::translate(uint64_t gva) {
+  kvm_translation t{};
+  t.linear_address = gva;
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_TRANSLATE, &t), "KVM_TRANSLATE"));
+  return t;
+}
+
+Result<kvm_vcpu_events> VcpuFd::get_vcpu_events() {
+  kvm_vcpu_events e{};
+  VMRUN_TRY(check(ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &e), "KVM_GET_VCPU_EVENTS"));
+  return e;
+}
+
+Result<void> VcpuFd::set_vcpu_events(const kvm_vcpu_events& events) {
+  return check(ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events), "KVM_SET_VCPU_EVENTS");
+}
+
 Result<void> VcpuFd::set_fpu(const kvm_fpu& fpu) {
   return check(ioctl(fd_.get(), KVM_SET_FPU, &fpu), "KVM_SET_FPU");
 }

@@ -32,7 +32,14 @@ class VcpuFd {
   Result<void> set_regs(const kvm_regs& regs);
   Result<kvm_sregs> get_sregs();
   Result<void> set_sregs(const kvm_sregs& sregs);
+  Result<kvm_fpu> get_fpu();
   Result<void> set_fpu(const kvm_fpu& fpu);
+  // The gdb stub's: breakpoints, single step, debug registers; and a guest
+  // virtual address through this vCPU's page tables.
+  Result<void> set_guest_debug(const kvm_guest_debug& debug);
+  Result<kvm_translation> translate(uint64_t gva);
+  Result<kvm_vcpu_events> get_vcpu_events();
+  Result<void> set_vcpu_events(const kvm_vcpu_events& events);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   Result<void> set_msrs(const std::vector<kvm_msr_entry>& msrs);
   Result<kvm_lapic_state> get_lapic();

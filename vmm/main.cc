@@ -20,6 +20,7 @@
 #include "vmm/cli.h"
 #include "vmm/host_check.h"
 #include "vmm/run_report.h"
+#include "vmm/terminal.h"
 #include "vmm/unique_fd.h"
 #include "vmm/vm.h"
 #include "vmm/x86/kernel_loader.h"
@@ -90,14 +91,15 @@ int main(int argc, char** argv) {
   }
   auto& request = std::get<vmrun::RunRequest>(parsed.value());
   setup_logging(request.log_level);
-  const vmrun::VmConfig& config = request.config;
+  vmrun::VmConfig& config = request.config;
 
   // SIGTERM, SIGINT and SIGHUP are blocked in every thread from here (the
   // vCPU and device threads inherit the mask) and read by the run loop from
   // a signalfd: the guest is stopped and everything released in order.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
+  // SIGUSR2 asks for a dump of the devices' state on stderr (a stuck guest).
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&stop_signals, sig);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   vmrun::UniqueFd signal_fd(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
 
@@ -161,13 +163,32 @@ int main(int argc, char** argv) {
     }
   }
 
+  config.guest_log_port = log_fd.valid();
+  // -it, or by default on a terminal: raw mode for the run, and back
+  // before vmrun's last line.
+  const bool on_terminal = vmrun::stdio_is_terminal();
+  if (request.interactive == vmrun::Interactive::kOn && !on_terminal) {
+    return setup_failed("-it: stdin and stdout must be a terminal");
+  }
+  config.interactive = request.interactive == vmrun::Interactive::kOn ||
+                       (request.interactive == vmrun::Interactive::kAuto && on_terminal);
+  std::optional<vmrun::RawTerminal> raw;
+  if (config.interactive) {
+    auto entered = vmrun::RawTerminal::enter(STDIN_FILENO);
+    if (!entered) return setup_failed(entered.error().message());
+    raw.emplace(std::move(entered).value());
+  }
   auto vm = vmrun::Vm::create(config, STDOUT_FILENO, STDIN_FILENO, started);
-  if (!vm) return setup_failed(vm.error().message());
+  if (!vm) {
+    raw.reset();
+    return setup_failed(vm.error().message());
+  }
   if (log_fd.valid()) (*vm)->set_console_log(log_fd.get());
   vmrun::VmStop stop = (*vm)->run(signal_fd.get());
   report.taps = (*vm)->tap_names();
   if (auto ms = (*vm)->boot_ms()) report.boot_seconds = *ms / 1000;
   vm.value().reset();  // stop and join every vCPU before reporting
+  raw.reset();
   std::string why = vmrun::describe(stop);
   if (!why.empty()) {
     const std::string line = "vmrun: " + why + "\n";

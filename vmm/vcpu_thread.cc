@@ -33,6 +33,43 @@ void VcpuThread::kick() {
   // thread enters KVM_RUN: KVM then returns at once with EINTR.
   __atomic_store_n(&vcpu_->run_area()->immediate_exit, 1, __ATOMIC_SEQ_CST);
   if (thread_.joinable()) pthread_kill(thread_.native_handle(), kKickSignal);
+  // A parked vCPU looks at the stop signal when woken.
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+void VcpuThread::request_pause() {
+  {
+    std::lock_guard lock(mu_);
+    pause_requested_ = true;
+  }
+  __atomic_store_n(&vcpu_->run_area()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+    pthread_kill(thread_.native_handle(), kKickSignal);
+  }
+}
+
+void VcpuThread::wait_paused() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return parked_ || finished_ || !pause_requested_; });
+}
+
+void VcpuThread::resume() {
+  std::lock_guard lock(mu_);
+  pause_requested_ = false;
+  cv_.notify_all();
+}
+
+void VcpuThread::park_if_asked(StopSignal& stop) {
+  std::unique_lock lock(mu_);
+  if (!pause_requested_) return;
+  parked_ = true;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return !pause_requested_ || stop.stopped(); });
+  parked_ = false;
+  // The pause's kick is spent; a stop's is not cleared (the loop sees the
+  // stop first).
+  if (!stop.stopped()) __atomic_store_n(&vcpu_->run_area()->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void VcpuThread::join() {
@@ -43,7 +80,12 @@ void VcpuThread::loop(const devices::Bus& pio, const devices::Bus& mmio,
                       StopSignal& stop) {
   ExitContext ctx{pio, mmio, stop, vcpu_->run_size()};
   kvm_run* run = vcpu_->run_area();
+  ctx.on_debug = debug_hook_ ? [this](const kvm_debug_exit_arch& arch) {
+    debug_hook_(index_, arch);
+  } : std::function<void(const kvm_debug_exit_arch&)>();
   while (!stop.stopped()) {
+    park_if_asked(stop);
+    if (stop.stopped()) break;
     if (vcpu_->run() < 0) {
       // EINTR: a kick or a stray signal; EAGAIN: an AP still waiting for
       // INIT/SIPI. Both mean "look at the stop flag and go again".
@@ -53,7 +95,14 @@ void VcpuThread::loop(const devices::Bus& pio, const devices::Bus& mmio,
                         std::strerror(errno)});
       break;
     }
+    exits_.fetch_add(1, std::memory_order_relaxed);
+    last_exit_.store(run->exit_reason, std::memory_order_relaxed);
     if (handle_exit(*run, ctx) == ExitAction::kStop) break;
+  }
+  {
+    std::lock_guard lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
   }
   spdlog::debug("[vcpu{}] stopped", index_);
 }

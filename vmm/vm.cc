@@ -37,6 +37,9 @@ constexpr uint16_t kCom1Port = 0x3f8;
 constexpr uint16_t kPciConfigPort = 0xcf8;
 constexpr uint64_t kPciConfigPortSize = 8;
 constexpr uint32_t kCom1Irq = 4;
+// The log port (COM2): the guest kernel's log for --log on a failed job.
+constexpr uint16_t kCom2Port = 0x2f8;
+constexpr uint32_t kCom2Irq = 3;
 
 Result<uint64_t> load_initrd(const std::string& path, const GuestMemory& mem,
                              uint64_t mem_size, uint64_t addr_max,
@@ -70,6 +73,7 @@ Vm::Vm(const VmConfig& config, Kvm kvm, VmFd vm, int console_fd, int input_fd)
       kvm_(std::move(kvm)),
       vm_(std::move(vm)),
       input_fd_(input_fd),
+      console_fd_(console_fd),
       console_(console_fd) {}
 
 Vm::~Vm() { stop_vcpus(); }
@@ -101,6 +105,7 @@ Result<std::unique_ptr<Vm>> Vm::create(
   VMRUN_TRY(vm->setup_disks());
   VMRUN_TRY(vm->setup_vfio());
   VMRUN_TRY(vm->setup_vcpus());
+  if (!config.gdb.empty()) VMRUN_TRY(vm->setup_gdb());
   return vm;
 }
 
@@ -132,6 +137,13 @@ Result<void> Vm::load_boot_image() {
   for (const auto& share : config_.shares) {
     settings.push_back(encode_share(share.tag, share.guest_path, share.read_only));
   }
+  // The kernel where vmlinux's symbols say, for gdb.
+  if (!config_.gdb.empty()) settings.push_back("nokaslr");
+  if (config_.guest_log_port) {
+    // The later nr_uarts wins over the default's 1.
+    settings.push_back("8250.nr_uarts=2");
+    settings.push_back("vmrun.dmesg=ttyS1");
+  }
   if (config_.has_job_image) {
     // The job image is the first virtio-blk disk (docs/guest-protocol.md).
     settings.push_back("vmrun.job=vda");
@@ -162,6 +174,15 @@ Result<void> Vm::setup_devices() {
       },
       [this](std::span<const uint8_t> bytes) { console_.write(bytes); });
   VMRUN_TRY(pio_.insert(uart_, kCom1Port, devices::Uart16550::kSize));
+  if (config_.guest_log_port) {
+    log_port_ = std::make_shared<devices::Uart16550>(
+        [vm](bool level) {
+          auto r = vm->irq_line(kCom2Irq, level);
+          if (!r) spdlog::warn("[log port] {}", r.error().message());
+        },
+        [this](std::span<const uint8_t> bytes) { console_.write_log(bytes); });
+    VMRUN_TRY(pio_.insert(log_port_, kCom2Port, devices::Uart16550::kSize));
+  }
 
   StopSignal* stop = &stop_;
   ConsoleOutput* console = &console_;
@@ -324,6 +345,27 @@ Result<void> Vm::setup_vcpus() {
   return ok();
 }
 
+Result<void> Vm::setup_gdb() {
+  const gdb::ListenAddress where = VMRUN_TRY_CTX(gdb::parse_listen_address(config_.gdb), "--gdb");
+  std::vector<VcpuThread*> vcpus;
+  for (auto& v : vcpus_) vcpus.push_back(v.get());
+  StopSignal* stop = &stop_;
+  gdb_target_ = std::make_unique<gdb::KvmTarget>(
+      std::move(vcpus), *memory_,
+      [stop] {
+        devices::JobStatus s{};
+        s.value = SIGKILL;
+        stop->request({StopReason::kInterrupted, s, "gdb's kill"});
+      },
+      config_.gdb_wait);
+  gdb_server_ = VMRUN_TRY_CTX(gdb::Server::start(where, *gdb_target_), "--gdb");
+  // Said whatever the log level: the user needs the port (tcp::0 picks one).
+  std::fprintf(stderr, "vmrun: gdb stub listening on %s:%u%s\n", where.host.c_str(),
+               gdb_server_->port(),
+               config_.gdb_wait ? "; the guest waits for gdb to continue" : "");
+  return ok();
+}
+
 void Vm::pump_console_input() {
   uint8_t buf[4096];
   size_t room = std::min(sizeof buf, uart_->input_space());
@@ -333,13 +375,30 @@ void Vm::pump_console_input() {
     usleep(10000);
     return;
   }
+  // An escape held from the last read may add one byte to this one's.
+  if (config_.interactive && room > 1) --room;
   ssize_t n = ::read(input_fd_, buf, room);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (n <= 0) {
     input_open_ = false;  // EOF or error: the guest simply gets no more input
     return;
   }
-  uart_->input(std::span(buf, static_cast<size_t>(n)));
+  const std::span<const uint8_t> got(buf, static_cast<size_t>(n));
+  if (!config_.interactive) {
+    uart_->input(got);
+    return;
+  }
+  EscapeFilter::Output out = escapes_.feed(got);
+  uart_->input(out.to_guest);
+  if (out.help) {
+    const std::string help = EscapeFilter::help_text();
+    (void)!::write(console_fd_, help.data(), help.size());
+  }
+  if (out.quit) {
+    devices::JobStatus s{};
+    s.value = SIGINT;  // exit 130, as a shell reports a command stopped by ^C
+    stop_.request({StopReason::kInterrupted, s, "Ctrl-A x"});
+  }
 }
 
 double Vm::ms_since_start() const {
@@ -423,6 +482,10 @@ VmStop Vm::run(int signal_fd) {
         signalfd_siginfo si{};
         if (::read(signal_fd, &si, sizeof si) == sizeof si) {
           const int signo = static_cast<int>(si.ssi_signo);
+          if (signo == SIGUSR2) {
+            dump_state();
+            continue;
+          }
           devices::JobStatus s{};
           s.value = static_cast<uint8_t>(signo);
           const char* abbrev = sigabbrev_np(signo);
@@ -442,7 +505,9 @@ VmStop Vm::run(int signal_fd) {
         input_started = true;
         epoll_ctl(ep.get(), EPOLL_CTL_DEL, ready_event_.get(), nullptr);
         input_polled = input_open_ && watch(input_fd_);
-        input_ready = input_open_;
+        // A polled fd is read when epoll says so: a read now could block
+        // (a terminal nobody typed on).
+        input_ready = input_open_ && !input_polled;
       }
     }
     if (input_ready) {
@@ -451,6 +516,12 @@ VmStop Vm::run(int signal_fd) {
         epoll_ctl(ep.get(), EPOLL_CTL_DEL, input_fd_, nullptr);
       }
     }
+  }
+  if (gdb_target_) {
+    // gdb sees the end (W) before the stub closes and the vCPUs go.
+    gdb_target_->on_vm_end(exit_code(*stop_.result()));
+    gdb_target_->wait_end_seen(2000);
+    gdb_server_->stop();
   }
   stop_vcpus();
   spdlog::info("boot: guest stopped at {:.1f} ms", ms_since_start());
@@ -463,6 +534,17 @@ VmStop Vm::run(int signal_fd) {
     result.detail = console_.panic_message().value_or("");
   }
   return result;
+}
+
+void Vm::dump_state() {
+  std::string s = "vmrun: state at " + std::to_string(static_cast<int64_t>(ms_since_start())) +
+                  " ms\n";
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    s += "vcpu" + std::to_string(i) + ": " + std::to_string(vcpus_[i]->exits()) +
+         " exits, last reason " + std::to_string(vcpus_[i]->last_exit()) + "\n";
+  }
+  for (auto& v : virtio_) s += v->describe();
+  std::fputs(s.c_str(), stderr);
 }
 
 void Vm::stop_vcpus() {

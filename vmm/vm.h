@@ -18,12 +18,15 @@
 #include "devices/virtio/virtio_pci.h"
 #include "devices/uart16550.h"
 #include "vmm/config.h"
+#include "vmm/gdb/kvm_target.h"
+#include "vmm/gdb/server.h"
 #include "vmm/console.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/msi_router.h"
 #include "vmm/passthrough_irqs.h"
 #include "vmm/stop_signal.h"
+#include "vmm/terminal.h"
 #include "vmm/vcpu_thread.h"
 
 namespace vmrun {
@@ -58,8 +61,11 @@ class Vm {
   Result<void> setup_vfio();
   void note_vhost_unavailable(const Error& why);
   Result<void> setup_vcpus();
+  Result<void> setup_gdb();
   void pump_console_input();
   void stop_vcpus();
+  // SIGUSR2: each virtio device's registers and rings, on stderr.
+  void dump_state();
   double ms_since_start() const;
   void log_resources() const;
 
@@ -67,6 +73,8 @@ class Vm {
   Kvm kvm_;
   VmFd vm_;
   int input_fd_;
+  int console_fd_;
+  EscapeFilter escapes_;  // used when config_.interactive
   std::chrono::steady_clock::time_point started_;
   bool input_open_ = true;
   std::atomic<double> boot_ms_{-1};
@@ -79,6 +87,7 @@ class Vm {
   devices::Bus pio_{"pio"};
   devices::Bus mmio_{"mmio"};
   std::shared_ptr<devices::Uart16550> uart_;
+  std::shared_ptr<devices::Uart16550> log_port_;  // with --log only
   MsiRouter msi_{vm_};
   uint32_t next_memory_slot_ = 0;
   PassthroughIrqs passthrough_irqs_{msi_, vm_};
@@ -92,6 +101,10 @@ class Vm {
   devices::pci::PciBus pci_;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> virtio_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  // After vcpus_, so gone before them: the stub's thread uses the target,
+  // the target the vCPU threads.
+  std::unique_ptr<gdb::KvmTarget> gdb_target_;
+  std::unique_ptr<gdb::Server> gdb_server_;
 };
 
 }  // namespace vmrun

@@ -107,6 +107,17 @@ void Msix::trigger(uint16_t vector) {
   on_fire_(vector);
 }
 
+std::string Msix::describe() {
+  std::lock_guard lock(mu_);
+  std::string s = std::string("msix ") + (enabled_ ? "on" : "off") +
+                  (function_masked_ ? " function-masked" : "") + " vectors";
+  for (size_t v = 0; v < table_.size(); ++v) {
+    s += " " + std::to_string(v) + ((table_[v].control & kVectorMasked) ? "m" : "") +
+         (pending_[v] ? "p" : "");
+  }
+  return s;
+}
+
 void Msix::route(uint16_t vector) {
   const Entry& e = table_[vector];
   on_route_(vector, (uint64_t{e.addr_hi} << 32) | e.addr_lo, e.data);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace vmrun::devices::pci {
@@ -45,6 +46,10 @@ class Msix {
 
   // The device raises `vector`: sent now, or left pending while masked.
   void trigger(uint16_t vector);
+
+  // One line for a state dump: enable, function mask, and each vector's
+  // mask and pending bits.
+  std::string describe();
 
  private:
   struct Entry {

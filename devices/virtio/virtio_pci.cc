@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace vmrun::devices::virtio {
@@ -301,6 +302,36 @@ void VirtioPci::interrupt(uint16_t vector, uint8_t isr_bit) {
   if (wiring_.intx && !(config_.command() & kPciCommandIntxDisable)) {
     wiring_.intx(true);
   }
+}
+
+std::string VirtioPci::describe() {
+  std::lock_guard lock(mu_);
+  char line[256];
+  snprintf(line, sizeof line, "virtio%u: status 0x%02x isr 0x%02x config-vector %u ",
+           device_->device_id(), status_, isr_.load(), config_msix_vector_);
+  std::string s = line + msix_.describe() + "\n";
+  auto u16 = [this](uint64_t gpa) -> int {
+    auto b = mem_.slice(gpa, 2);
+    if (!b) return -1;
+    uint16_t v;
+    std::memcpy(&v, b->data(), 2);
+    return v;
+  };
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const Queue& q = queues_[i];
+    if (!q.enabled) continue;
+    const uint64_t size = q.config.size;
+    // avail: flags, idx, ring[size], used_event; used: flags, idx,
+    // ring[size] of 8 bytes, avail_event.
+    snprintf(line, sizeof line,
+             "  queue %zu: size %u vector %u avail flags %d idx %d used_event %d;"
+             " used flags %d idx %d avail_event %d\n",
+             i, q.config.size, q.msix_vector, u16(q.config.avail), u16(q.config.avail + 2),
+             u16(q.config.avail + 4 + 2 * size), u16(q.config.used), u16(q.config.used + 2),
+             u16(q.config.used + 4 + 8 * size));
+    s += line;
+  }
+  return s;
 }
 
 void VirtioPci::start_worker() {

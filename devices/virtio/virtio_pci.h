@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,11 @@ class VirtioPci : public pci::PciFunction,
   size_t num_queues() const { return queues_.size(); }
   int notify_eventfd(size_t q) const { return queues_[q].notify.get(); }
   uint64_t notify_offset(size_t q) const { return kNotifyOffset + q * kNotifyMultiplier; }
+
+  // The transport's state for a dump (vmrun's SIGUSR2): status, ISR, MSI-X,
+  // and per enabled queue the ring indexes and suppression fields as they
+  // are in guest memory now. Lines, for a stuck driver or device.
+  std::string describe();
 
   void bar_read(uint64_t offset, std::span<uint8_t> data);
   void bar_write(uint64_t offset, std::span<const uint8_t> data);

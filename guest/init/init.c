@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cmd_decode.h"
+#include "dmesg.h"
 #include "job.h"
 #include "modules.h"
 #include "net.h"
@@ -278,6 +279,14 @@ static uint32_t run_from_cmdline(int test)
         word = run_job(test, run, job.dir);
     }
     job_finish(&job, test); /* the host reads the image once we report */
+    unsigned kind = word >> 8 & 0xff, value = word & 0xff;
+    if (!test && (kind != KIND_EXITED || value != 0)) {
+        char status[48];
+        snprintf(status, sizeof status, "%s %u",
+                 kind == KIND_SIGNALED ? "signal" : kind == KIND_INIT_FAILED ? "init failure" : "status",
+                 value);
+        dmesg_to_log_port(cmdline, status);
+    }
     return word;
 }
 

@@ -26,15 +26,33 @@ class CiTest : public ::testing::Test {
 TEST_F(CiTest, LogAndResultOfAJob) {
   const std::string log = tmp_.path() + "/console.log", json = tmp_.path() + "/r.json";
   RunResult r = vmrun({"--log", log, "--result-json", json, "--", "sh", "-c",
-                       "echo line one; echo line two >&2; exit 7"});
+                       "echo line one; echo line two >&2; "
+                       "echo vmrun-kmsg-marker > /dev/kmsg; exit 7"});
   EXPECT_EQ(r.exit_code, 7) << describe(r);
-  EXPECT_EQ(read_file(log), r.out) << "the log holds exactly the console";
   EXPECT_TRUE(contains(r.out, "line one\n") && contains(r.out, "line two\n")) << r.out;
+  // The log: the console exactly, then (the job failed) the guest's kernel
+  // log, which only the log gets.
+  const std::string text = read_file(log);
+  EXPECT_EQ(text.substr(0, r.out.size()), r.out) << text;
+  const std::string header = "--- guest kernel log (dmesg), the job ended with status 7 ---";
+  const size_t at = text.find(header);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_NE(text.find("vmrun-kmsg-marker", at), std::string::npos) << text;
+  EXPECT_TRUE(contains(text, "--- end of guest kernel log ---")) << text;
+  EXPECT_FALSE(contains(r.out, "guest kernel log")) << "not on the console: " << r.out;
   const std::string j = read_file(json);
   EXPECT_TRUE(contains(j, "\"exit_status\": 7,")) << j;
   EXPECT_TRUE(contains(j, "\"reason\": \"job\",")) << j;
   EXPECT_TRUE(contains(j, "\"job_status\": 7,")) << j;
   EXPECT_FALSE(contains(j, "\"boot_seconds\": null")) << j;
+}
+
+// A job that passes leaves the console alone in the log.
+TEST_F(CiTest, LogOfAPassingJobIsTheConsoleExactly) {
+  const std::string log = tmp_.path() + "/console.log";
+  RunResult r = vmrun({"--log", log, "--", "sh", "-c", "echo fine"});
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(read_file(log), r.out);
 }
 
 TEST_F(CiTest, LogKeepsTheConsoleWhenTheGuestPanics) {

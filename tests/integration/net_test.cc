@@ -19,9 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace vmrun::test_support;
 
-// This file's limit, in place of test_support::kHangLimit.
-constexpr double kHangLimit = 900;
-
 class NetTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -46,7 +43,8 @@ class NetTest : public ::testing::TestWithParam<bool> {
 
   std::string in_ns(const std::string& cmd) const { return "ip netns exec " + ns_ + " " + cmd; }
   static RunResult sh_host(const std::string& script) {
-    RunResult r = run_program({"/bin/sh", "-c", script}, "", kHangLimit);
+    // SIGUSR2 at the limit: a hung vmrun in the script dumps its state.
+    RunResult r = run_program({"/bin/sh", "-c", script}, "", kHangLimit, SIGUSR2);
     EXPECT_FALSE(r.timed_out) << "hung: " << script;
     return r;
   }

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -21,8 +23,10 @@
 namespace vmrun::test_support {
 
 // Even in the lab a boot takes well under a minute; a run that takes this
-// long has hung, which is itself a failure ("vmrun never hangs").
-inline constexpr double kHangLimit = 300;
+// long has hung, which is itself a failure ("vmrun never hangs"). Below the
+// lab's own idle limit (tests/integration/run), so a hung vmrun fails its
+// test, with its state dump, instead of stopping the whole lab.
+inline constexpr double kHangLimit = 240;
 
 // The exit status and all a run printed, for a failed check's message.
 inline std::string describe(const RunResult& r) {
@@ -32,8 +36,9 @@ inline std::string describe(const RunResult& r) {
 
 // `argv` run to its end without input; not ending within `limit` seconds
 // fails the test.
-inline RunResult run(std::vector<std::string> argv, double limit = kHangLimit) {
-  RunResult r = run_program(argv, "", limit);
+inline RunResult run(std::vector<std::string> argv, double limit = kHangLimit,
+                     int dump_signal = 0) {
+  RunResult r = run_program(argv, "", limit, dump_signal);
   EXPECT_FALSE(r.timed_out) << argv[0] << " hung";
   return r;
 }
@@ -42,7 +47,7 @@ inline RunResult run(std::vector<std::string> argv, double limit = kHangLimit) {
 inline RunResult vmrun(std::vector<std::string> args,
                        double limit = kHangLimit) {
   args.insert(args.begin(), VMRUN_BINARY);
-  return run(args, limit);
+  return run(args, limit, SIGUSR2);  // a hung vmrun dumps its devices' state
 }
 
 inline bool contains(const std::string& text, const std::string& what) {

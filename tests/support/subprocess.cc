@@ -20,7 +20,8 @@ void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOC
 }  // namespace
 
 RunResult run_program(const std::vector<std::string>& argv,
-                      const std::string& input, double time_limit_seconds) {
+                      const std::string& input, double time_limit_seconds,
+                      int dump_signal) {
   RunResult r;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
@@ -37,7 +38,14 @@ RunResult run_program(const std::vector<std::string>& argv,
   args.push_back(nullptr);
   auto start = std::chrono::steady_clock::now();
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  // Its own process group, so a timeout reaches what a script started too
+  // (a vmrun under `sh -c` or `ip netns exec`).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(in[0]);
   close(out[1]);
@@ -65,8 +73,14 @@ RunResult run_program(const std::vector<std::string>& argv,
   while (out_open || err_open) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 && dump_signal) {
+      kill(-pid, dump_signal);
+      dump_signal = 0;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      continue;
+    }
     if (left.count() <= 0) {
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       r.timed_out = true;
       break;
     }

@@ -16,9 +16,11 @@ struct RunResult {
   double seconds = 0;
 };
 
+// At the limit the program is killed; with `dump_signal` it is first sent
+// that signal and given 3 s more, so a hung vmrun can print its state.
 RunResult run_program(const std::vector<std::string>& argv,
                       const std::string& input = "",
-                      double time_limit_seconds = 600);
+                      double time_limit_seconds = 600, int dump_signal = 0);
 
 // Number of lines in `text` (a last line without '\n' counts).
 int count_lines(const std::string& text);

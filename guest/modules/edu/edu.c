@@ -531,3 +531,4 @@ module_pci_driver(edu_driver);
 
 MODULE_DESCRIPTION("Driver for QEMU's edu PCI device, with /dev/edu for tests");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(EDU_BUILD_TAG);

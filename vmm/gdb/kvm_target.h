@@ -1,0 +1,95 @@
+// The gdb stub's Target over KVM: vCPUs parked outside KVM_RUN while the
+// guest is stopped, registers and memory through their fds (KVM_TRANSLATE
+// for guest virtual addresses), software breakpoints as int3 bytes in guest
+// RAM, hardware breakpoints and watchpoints in the debug registers, and
+// single-step, all through KVM_SET_GUEST_DEBUG.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <array>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "vmm/gdb/target.h"
+#include "vmm/guest_memory.h"
+#include "vmm/unique_fd.h"
+#include "vmm/vcpu_thread.h"
+
+namespace vmrun::gdb {
+
+class KvmTarget : public Target {
+ public:
+  // `kill_vm` ends the run (gdb's kill). With `start_stopped` (--gdb-wait)
+  // every vCPU is asked to park before its first instruction: call it
+  // before the vCPU threads start.
+  KvmTarget(std::vector<VcpuThread*> vcpus, const GuestMemory& mem,
+            std::function<void()> kill_vm, bool start_stopped);
+  ~KvmTarget() override = default;
+
+  // From a vCPU thread on KVM_EXIT_DEBUG (VcpuThread's debug hook).
+  void on_debug_exit(int vcpu, const kvm_debug_exit_arch& arch);
+  // The VM is ending: a session waiting for a stop gets kExited.
+  void on_vm_end(int exit_status);
+  // After on_vm_end: gives a connected gdb up to `ms` to take the end, so it
+  // prints the exit status rather than a lost connection.
+  void wait_end_seen(int ms);
+
+  std::vector<int> threads() override;
+  Result<X86Regs> read_registers(int thread) override;
+  Result<void> write_registers(int thread, const X86Regs& regs) override;
+  Result<size_t> read_memory(int thread, uint64_t addr, std::span<uint8_t> out) override;
+  Result<size_t> write_memory(int thread, uint64_t addr,
+                              std::span<const uint8_t> data) override;
+  bool supports_breakpoint(BreakpointKind kind) override;
+  Result<void> insert_breakpoint(BreakpointKind kind, uint64_t addr, uint64_t len) override;
+  Result<void> remove_breakpoint(BreakpointKind kind, uint64_t addr, uint64_t len) override;
+  void resume(std::optional<int> step_thread) override;
+  void interrupt() override;
+  int stop_fd() override { return stop_event_.get(); }
+  std::optional<StopEvent> take_stop() override;
+  void detach() override;
+  void kill() override;
+
+ private:
+  struct HwSlot {
+    BreakpointKind kind;
+    uint64_t addr;
+    uint64_t len;
+  };
+  // Every vCPU asked to park (not waited for).
+  void request_pause_locked();
+  void wait_all_parked();
+  void post_locked(StopEvent event);
+  Result<void> apply_guest_debug(std::optional<int> step_thread);
+  // The guest-physical address of `gva` as `thread` sees it, or nullopt.
+  std::optional<uint64_t> translate(int thread, uint64_t gva);
+  // Walks [addr, addr+len) page by page through `thread`'s page tables,
+  // calling fn(gpa, offset, n) per mapped piece; returns the bytes covered.
+  size_t walk(int thread, uint64_t addr, size_t len,
+              const std::function<void(uint64_t, size_t, size_t)>& fn);
+  Result<void> remove_all_breakpoints();
+
+  std::vector<VcpuThread*> vcpus_;
+  const GuestMemory& mem_;
+  std::function<void()> kill_vm_;
+  std::mutex mu_;
+  UniqueFd stop_event_;
+  std::optional<StopEvent> pending_;
+  bool running_ = true;  // vCPUs not asked to park
+  bool ended_ = false;   // the VM is gone
+  bool session_ = false;  // a gdb is connected (interrupt() .. detach/kill)
+  bool end_seen_ = false;
+  std::condition_variable end_cv_;
+  int exit_status_ = 0;
+  // Software breakpoints: guest virtual address -> the byte the int3 hides.
+  // Kernel addresses are mapped alike on every vCPU; vCPU 0's tables place them.
+  std::map<uint64_t, uint8_t> sw_;
+  std::array<std::optional<HwSlot>, 4> hw_{};
+};
+
+}  // namespace vmrun::gdb
