@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace vmrun {
@@ -39,6 +40,8 @@ Result<RawTerminal> RawTerminal::enter(int fd) {
   raw.c_cc[VMIN] = 1;
   raw.c_cc[VTIME] = 0;
   g_saved = saved;
+  // A handler that sees the fd sees the saved modes.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   g_raw_fd = fd;
   struct sigaction sa {};
   sa.sa_handler = restore_and_reraise;

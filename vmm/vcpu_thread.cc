@@ -25,7 +25,9 @@ void VcpuThread::install_kick_handler() {
 
 void VcpuThread::start(const devices::Bus& pio, const devices::Bus& mmio,
                        StopSignal& stop) {
+  std::lock_guard lock(mu_);  // request_pause() may run on the gdb thread
   thread_ = std::thread([this, &pio, &mmio, &stop] { loop(pio, mmio, stop); });
+  handle_ = thread_.native_handle();
 }
 
 void VcpuThread::kick() {
@@ -39,14 +41,12 @@ void VcpuThread::kick() {
 }
 
 void VcpuThread::request_pause() {
-  {
-    std::lock_guard lock(mu_);
-    pause_requested_ = true;
-  }
+  std::lock_guard lock(mu_);
+  pause_requested_ = true;
   __atomic_store_n(&vcpu_->run_area()->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
-    pthread_kill(thread_.native_handle(), kKickSignal);
-  }
+  // Not started yet: it parks before its first KVM_RUN. Itself (a debug
+  // exit): it parks on its way back to KVM_RUN.
+  if (handle_ && !pthread_equal(*handle_, pthread_self())) pthread_kill(*handle_, kKickSignal);
 }
 
 void VcpuThread::wait_paused() {

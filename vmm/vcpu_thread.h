@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <pthread.h>
 #include <thread>
 
 #include "devices/bus.h"
@@ -55,6 +57,7 @@ class VcpuThread {
   int index_;
   std::unique_ptr<VcpuFd> vcpu_;
   std::thread thread_;
+  std::optional<pthread_t> handle_;  // thread_'s, published under mu_
   std::atomic<uint64_t> exits_{0};
   std::atomic<uint32_t> last_exit_{0};
   DebugHook debug_hook_;

@@ -167,21 +167,26 @@ Result<void> Vm::load_boot_image() {
 
 Result<void> Vm::setup_devices() {
   VmFd* vm = &vm_;
-  uart_ = std::make_shared<devices::Uart16550>(
-      [vm](bool level) {
-        auto r = vm->irq_line(kCom1Irq, level);
-        if (!r) spdlog::warn("[uart] {}", r.error().message());
-      },
-      [this](std::span<const uint8_t> bytes) { console_.write(bytes); });
-  VMRUN_TRY(pio_.insert(uart_, kCom1Port, devices::Uart16550::kSize));
-  if (config_.guest_log_port) {
-    log_port_ = std::make_shared<devices::Uart16550>(
-        [vm](bool level) {
-          auto r = vm->irq_line(kCom2Irq, level);
-          if (!r) spdlog::warn("[log port] {}", r.error().message());
+  // A UART on an ISA port and IRQ whose output goes to `sink`.
+  auto add_uart = [&](uint16_t port, uint32_t irq,
+                      std::function<void(std::span<const uint8_t>)> sink)
+      -> Result<std::shared_ptr<devices::Uart16550>> {
+    auto uart = std::make_shared<devices::Uart16550>(
+        [vm, irq](bool level) {
+          auto r = vm->irq_line(irq, level);
+          if (!r) spdlog::warn("[uart {}] {}", irq, r.error().message());
         },
-        [this](std::span<const uint8_t> bytes) { console_.write_log(bytes); });
-    VMRUN_TRY(pio_.insert(log_port_, kCom2Port, devices::Uart16550::kSize));
+        std::move(sink));
+    VMRUN_TRY(pio_.insert(uart, port, devices::Uart16550::kSize));
+    return uart;
+  };
+  uart_ = VMRUN_TRY(add_uart(kCom1Port, kCom1Irq, [this](std::span<const uint8_t> bytes) {
+    console_.write(bytes);
+  }));
+  if (config_.guest_log_port) {
+    log_port_ = VMRUN_TRY(add_uart(kCom2Port, kCom2Irq, [this](std::span<const uint8_t> bytes) {
+      console_.write_log(bytes);
+    }));
   }
 
   StopSignal* stop = &stop_;
@@ -376,7 +381,13 @@ void Vm::pump_console_input() {
     return;
   }
   // An escape held from the last read may add one byte to this one's.
-  if (config_.interactive && room > 1) --room;
+  if (config_.interactive) {
+    if (room < 2) {
+      usleep(10000);
+      return;
+    }
+    --room;
+  }
   ssize_t n = ::read(input_fd_, buf, room);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (n <= 0) {

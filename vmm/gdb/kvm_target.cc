@@ -61,41 +61,67 @@ void KvmTarget::post_locked(StopEvent event) {
   [[maybe_unused]] ssize_t n = ::write(stop_event_.get(), &one, sizeof one);
 }
 
+// The exception goes to the guest as if no debugger were there (its own
+// int3s and debug traps: the kernel patches code with int3).
+static void reinject(VcpuFd& fd, uint8_t vector) {
+  auto ev = fd.get_vcpu_events();
+  if (!ev.ok()) return;
+  ev->exception.injected = 1;
+  ev->exception.nr = vector;
+  ev->exception.has_error_code = 0;
+  if (auto r = fd.set_vcpu_events(*ev); !r) {
+    spdlog::warn("[gdb] re-injecting the guest's exception {}: {}", vector, r.error().message());
+  }
+}
+
 void KvmTarget::on_debug_exit(int vcpu, const kvm_debug_exit_arch& arch) {
   std::lock_guard lock(mu_);
+  VcpuFd& fd = vcpus_[static_cast<size_t>(vcpu)]->fd();
   StopEvent e;
   e.thread = vcpu;
   if (arch.exception == kBpVector) {
-    if (!sw_.count(arch.pc)) {
-      // The guest's own int3 (the kernel patches code with them): it is the
-      // guest's exception, not ours.
-      auto& fd = vcpus_[static_cast<size_t>(vcpu)]->fd();
-      if (auto ev = fd.get_vcpu_events(); ev.ok()) {
-        ev->exception.injected = 1;
-        ev->exception.nr = kBpVector;
-        ev->exception.has_error_code = 0;
-        if (auto r = fd.set_vcpu_events(*ev); !r) {
-          spdlog::warn("[gdb] re-injecting the guest's #BP: {}", r.error().message());
-        }
-      }
+    // Intel reports the int3's own address, AMD the next instruction's.
+    uint64_t at = arch.pc;
+    if (!sw_.count(at) && sw_.count(at - 1)) at = at - 1;
+    if (!sw_.count(at)) {
+      reinject(fd, kBpVector);
       return;
     }
+    if (at != arch.pc) {
+      // gdb wants rip at the breakpoint (the contract of target.h).
+      if (auto regs = fd.get_regs(); regs.ok()) {
+        regs->rip -= arch.pc - at;
+        (void)fd.set_regs(*regs);
+      }
+    }
     e.reason = StopEvent::Reason::kSwBreakpoint;
-  } else if (arch.exception == kDbVector && (arch.dr6 & kDr6SingleStep)) {
-    e.reason = StopEvent::Reason::kSingleStep;
-  } else if (arch.exception == kDbVector && (arch.dr6 & 0xf)) {
-    const int slot = __builtin_ctzll(arch.dr6 & 0xf);
-    const auto& hw = hw_[static_cast<size_t>(slot)];
-    if (hw && hw->kind != BreakpointKind::kHardware) {
-      e.reason = StopEvent::Reason::kWatchpoint;
-      e.watch_kind = hw->kind;
-      e.watch_addr = hw->addr;
+  } else if (arch.exception == kDbVector) {
+    uint64_t enabled = 0;
+    for (size_t i = 0; i < hw_.size(); ++i) {
+      if (hw_[i]) enabled |= 1ull << i;
+    }
+    const uint64_t hits = arch.dr6 & enabled;
+    if (hits) {
+      const auto& hw = hw_[static_cast<size_t>(__builtin_ctzll(hits))];
+      if (hw->kind != BreakpointKind::kHardware) {
+        e.reason = StopEvent::Reason::kWatchpoint;
+        e.watch_kind = hw->kind;
+        e.watch_addr = hw->addr;
+      } else {
+        e.reason = StopEvent::Reason::kHwBreakpoint;
+      }
+    } else if ((arch.dr6 & kDr6SingleStep) && step_vcpu_ == vcpu) {
+      e.reason = StopEvent::Reason::kSingleStep;
     } else {
-      e.reason = StopEvent::Reason::kHwBreakpoint;
+      reinject(fd, kDbVector);  // the guest's own single step or breakpoint
+      return;
     }
   } else {
     e.reason = StopEvent::Reason::kInterrupted;
   }
+  // Stopping already: this vCPU parks too, and a hit it dropped re-triggers
+  // when it runs that instruction again.
+  if (!running_) return;
   post_locked(e);
   request_pause_locked();
 }
@@ -119,12 +145,15 @@ std::vector<int> KvmTarget::threads() {
 
 void KvmTarget::wait_end_seen(int ms) {
   std::unique_lock lock(mu_);
-  end_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return end_seen_ || !session_; });
+  // Only a gdb waiting for the guest is told of its end.
+  end_cv_.wait_for(lock, std::chrono::milliseconds(ms),
+                   [this] { return end_seen_ || !session_ || !awaiting_; });
 }
 
 void KvmTarget::interrupt() {
   std::lock_guard lock(mu_);
   session_ = true;
+  awaiting_ = true;
   if (ended_) {
     StopEvent e;
     e.reason = StopEvent::Reason::kExited;
@@ -143,6 +172,7 @@ std::optional<StopEvent> KvmTarget::take_stop() {
   {
     std::lock_guard lock(mu_);
     e = std::exchange(pending_, std::nullopt);
+    if (e) awaiting_ = false;
     if (e && e->reason == StopEvent::Reason::kExited) {
       end_seen_ = true;
       end_cv_.notify_all();
@@ -196,6 +226,8 @@ void KvmTarget::resume(std::optional<int> step_thread) {
     spdlog::warn("[gdb] {}", r.error().message());
   }
   running_ = true;
+  awaiting_ = true;
+  step_vcpu_ = step_thread.value_or(-1);
   if (step_thread) {
     vcpus_[static_cast<size_t>(*step_thread)]->resume();
     return;
@@ -204,15 +236,15 @@ void KvmTarget::resume(std::optional<int> step_thread) {
 }
 
 void KvmTarget::detach() {
-  bool was_running;
+  bool ended;
   {
     std::lock_guard lock(mu_);
-    was_running = running_;
-    if (!ended_ && running_) request_pause_locked();
+    ended = ended_;
+    if (!ended && running_) request_pause_locked();
   }
-  if (!ended_) wait_all_parked();
+  if (!ended) wait_all_parked();
   std::lock_guard lock(mu_);
-  if (!ended_) {
+  if (!ended) {
     if (auto r = remove_all_breakpoints(); !r) spdlog::warn("[gdb] {}", r.error().message());
     hw_ = {};
     kvm_guest_debug off{};
@@ -222,8 +254,9 @@ void KvmTarget::detach() {
   uint64_t drain;
   [[maybe_unused]] ssize_t n = ::read(stop_event_.get(), &drain, sizeof drain);
   running_ = true;
-  (void)was_running;
   session_ = false;
+  awaiting_ = false;
+  step_vcpu_ = -1;
   end_cv_.notify_all();
   for (auto* v : vcpus_) v->resume();
 }

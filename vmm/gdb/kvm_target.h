@@ -56,6 +56,11 @@ class KvmTarget : public Target {
   void kill() override;
 
  private:
+  // A software breakpoint: where its int3 went and the byte it hides.
+  struct SwBreakpoint {
+    uint64_t gpa;
+    uint8_t saved;
+  };
   struct HwSlot {
     BreakpointKind kind;
     uint64_t addr;
@@ -73,6 +78,7 @@ class KvmTarget : public Target {
   size_t walk(int thread, uint64_t addr, size_t len,
               const std::function<void(uint64_t, size_t, size_t)>& fn);
   Result<void> remove_all_breakpoints();
+  void restore(const SwBreakpoint& bp);
 
   std::vector<VcpuThread*> vcpus_;
   const GuestMemory& mem_;
@@ -84,11 +90,13 @@ class KvmTarget : public Target {
   bool ended_ = false;   // the VM is gone
   bool session_ = false;  // a gdb is connected (interrupt() .. detach/kill)
   bool end_seen_ = false;
+  bool awaiting_ = false;  // the session waits for a stop (resume/interrupt)
+  int step_vcpu_ = -1;     // the vCPU single-stepping, if any
   std::condition_variable end_cv_;
   int exit_status_ = 0;
-  // Software breakpoints: guest virtual address -> the byte the int3 hides.
-  // Kernel addresses are mapped alike on every vCPU; vCPU 0's tables place them.
-  std::map<uint64_t, uint8_t> sw_;
+  // By guest virtual address (vCPU 0's tables place kernel addresses,
+  // mapped alike on every vCPU).
+  std::map<uint64_t, SwBreakpoint> sw_;
   std::array<std::optional<HwSlot>, 4> hw_{};
 };
 

@@ -114,7 +114,7 @@ Result<size_t> KvmTarget::read_memory(int thread, uint64_t addr, std::span<uint8
   });
   // The guest's own bytes where an int3 of ours sits.
   for (auto it = sw_.lower_bound(addr); it != sw_.end() && it->first - addr < got; ++it) {
-    out[it->first - addr] = it->second;
+    out[it->first - addr] = it->second.saved;
   }
   return got;
 }
@@ -127,10 +127,8 @@ Result<size_t> KvmTarget::write_memory(int thread, uint64_t addr,
   });
   // A write over one of our int3s changes what it will restore; the int3 stays.
   for (auto it = sw_.lower_bound(addr); it != sw_.end() && it->first - addr < put; ++it) {
-    it->second = data[it->first - addr];
-    if (auto gpa = translate(0, it->first)) {
-      if (uint8_t* b = byte_at(mem_, *gpa)) *b = kInt3;
-    }
+    it->second.saved = data[it->first - addr];
+    if (uint8_t* b = byte_at(mem_, it->second.gpa)) *b = kInt3;
   }
   return put;
 }
@@ -143,12 +141,14 @@ bool KvmTarget::supports_breakpoint(BreakpointKind kind) {
 Result<void> KvmTarget::insert_breakpoint(BreakpointKind kind, uint64_t addr, uint64_t len) {
   std::lock_guard lock(mu_);
   if (kind == BreakpointKind::kSoftware) {
+    if (len != 1) return Error("a software breakpoint is one byte on x86");
+    if (sw_.count(addr)) return Error("a breakpoint is already there");
     auto gpa = translate(0, addr);
     uint8_t* byte = gpa ? byte_at(mem_, *gpa) : nullptr;
     if (byte == nullptr) {
       return Error("no guest memory at " + std::to_string(addr) + " for a breakpoint");
     }
-    sw_[addr] = *byte;
+    sw_[addr] = SwBreakpoint{*gpa, *byte};
     *byte = kInt3;
     return ok();
   }
@@ -164,14 +164,19 @@ Result<void> KvmTarget::insert_breakpoint(BreakpointKind kind, uint64_t addr, ui
   return Error("all four debug registers are in use");
 }
 
+void KvmTarget::restore(const SwBreakpoint& bp) {
+  // Only our int3: the page may hold other code by now (a module reloaded
+  // at the same address), which must not get the old byte.
+  uint8_t* b = byte_at(mem_, bp.gpa);
+  if (b != nullptr && *b == kInt3) *b = bp.saved;
+}
+
 Result<void> KvmTarget::remove_breakpoint(BreakpointKind kind, uint64_t addr, uint64_t len) {
   std::lock_guard lock(mu_);
   if (kind == BreakpointKind::kSoftware) {
     auto it = sw_.find(addr);
     if (it == sw_.end()) return Error("no breakpoint there");
-    if (auto gpa = translate(0, addr)) {
-      if (uint8_t* b = byte_at(mem_, *gpa)) *b = it->second;
-    }
+    restore(it->second);
     sw_.erase(it);
     return ok();
   }
@@ -185,11 +190,7 @@ Result<void> KvmTarget::remove_breakpoint(BreakpointKind kind, uint64_t addr, ui
 }
 
 Result<void> KvmTarget::remove_all_breakpoints() {
-  for (const auto& [addr, byte] : sw_) {
-    if (auto gpa = translate(0, addr)) {
-      if (uint8_t* b = byte_at(mem_, *gpa)) *b = byte;
-    }
-  }
+  for (const auto& [addr, bp] : sw_) restore(bp);
   sw_.clear();
   return ok();
 }
