@@ -362,7 +362,8 @@ Result<void> Vm::setup_gdb() {
         s.value = SIGKILL;
         stop->request({StopReason::kInterrupted, s, "gdb's kill"});
       },
-      config_.gdb_wait);
+      config_.gdb_wait,
+      static_cast<uint32_t>(std::max(0, kvm_.check_extension(KVM_CAP_SET_GUEST_DEBUG2))));
   gdb_server_ = VMRUN_TRY_CTX(gdb::Server::start(where, *gdb_target_), "--gdb");
   // Said whatever the log level: the user needs the port (tcp::0 picks one).
   std::fprintf(stderr, "vmrun: gdb stub listening on %s:%u%s\n", where.host.c_str(),

@@ -13,7 +13,6 @@ namespace {
 constexpr uint32_t kBpVector = 3;
 constexpr uint32_t kDbVector = 1;
 constexpr uint64_t kDr6SingleStep = 1ull << 14;
-constexpr uint64_t kPage = 4096;
 #ifndef KVM_GUESTDBG_BLOCKIRQ
 #define KVM_GUESTDBG_BLOCKIRQ 0x00200000
 #endif
@@ -29,10 +28,12 @@ uint64_t dr7_bits(int slot, BreakpointKind kind, uint64_t len) {
 }  // namespace
 
 KvmTarget::KvmTarget(std::vector<VcpuThread*> vcpus, const GuestMemory& mem,
-                     std::function<void()> kill_vm, bool start_stopped)
+                     std::function<void()> kill_vm, bool start_stopped,
+                     uint32_t guest_debug_flags)
     : vcpus_(std::move(vcpus)),
       mem_(mem),
       kill_vm_(std::move(kill_vm)),
+      block_irq_(guest_debug_flags & KVM_GUESTDBG_BLOCKIRQ),
       stop_event_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     vcpus_[i]->set_debug_hook([this](int vcpu, const kvm_debug_exit_arch& arch) {
@@ -206,13 +207,9 @@ Result<void> KvmTarget::apply_guest_debug(std::optional<int> step_thread) {
     if (!any) one.control = 0;  // nothing to catch: plain running
     if (step_thread && *step_thread == static_cast<int>(i)) {
       // BLOCKIRQ: a stepi executes the next instruction, not the timer's
-      // interrupt handler.
-      one.control |= KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ;
-      if (!vcpus_[i]->fd().set_guest_debug(one).ok()) {
-        one.control &= ~static_cast<uint32_t>(KVM_GUESTDBG_BLOCKIRQ);
-      } else {
-        continue;
-      }
+      // interrupt handler. Older KVMs do not know it (and would ignore it).
+      one.control |= KVM_GUESTDBG_SINGLESTEP;
+      if (block_irq_) one.control |= KVM_GUESTDBG_BLOCKIRQ;
     }
     VMRUN_TRY(vcpus_[i]->fd().set_guest_debug(one));
   }

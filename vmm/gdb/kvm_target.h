@@ -27,8 +27,10 @@ class KvmTarget : public Target {
   // `kill_vm` ends the run (gdb's kill). With `start_stopped` (--gdb-wait)
   // every vCPU is asked to park before its first instruction: call it
   // before the vCPU threads start.
+  // `guest_debug_flags`: KVM_CHECK_EXTENSION(KVM_CAP_SET_GUEST_DEBUG2), the
+  // control bits this KVM knows (0: an old KVM, which ignores unknown ones).
   KvmTarget(std::vector<VcpuThread*> vcpus, const GuestMemory& mem,
-            std::function<void()> kill_vm, bool start_stopped);
+            std::function<void()> kill_vm, bool start_stopped, uint32_t guest_debug_flags);
   ~KvmTarget() override = default;
 
   // From a vCPU thread on KVM_EXIT_DEBUG (VcpuThread's debug hook).
@@ -83,6 +85,7 @@ class KvmTarget : public Target {
   std::vector<VcpuThread*> vcpus_;
   const GuestMemory& mem_;
   std::function<void()> kill_vm_;
+  bool block_irq_;  // KVM_GUESTDBG_BLOCKIRQ is known
   std::mutex mu_;
   UniqueFd stop_event_;
   std::optional<StopEvent> pending_;
