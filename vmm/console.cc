@@ -30,15 +30,19 @@ void PanicWatcher::feed(std::span<const uint8_t> bytes) {
   }
 }
 
-void ConsoleOutput::write(std::span<const uint8_t> bytes) {
-  std::lock_guard lock(mu_);
-  watcher_.feed(bytes);
+void ConsoleOutput::log_locked(std::span<const uint8_t> bytes) {
   for (size_t done = 0; log_fd_ >= 0 && done < bytes.size();) {
     ssize_t n = ::write(log_fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // a full disk must not stop the guest
     done += static_cast<size_t>(n);
   }
+}
+
+void ConsoleOutput::write(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mu_);
+  watcher_.feed(bytes);
+  log_locked(bytes);
   size_t done = 0;
   while (!broken_ && done < bytes.size()) {
     ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
@@ -53,12 +57,7 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes) {
 
 void ConsoleOutput::write_log(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mu_);
-  for (size_t done = 0; log_fd_ >= 0 && done < bytes.size();) {
-    ssize_t n = ::write(log_fd_, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  log_locked(bytes);
 }
 
 std::optional<std::string> ConsoleOutput::panic_message() const {

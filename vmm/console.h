@@ -35,6 +35,9 @@ class ConsoleOutput {
   std::optional<std::string> panic_message() const;
 
  private:
+  // All of `bytes` to the log, if any; under mu_.
+  void log_locked(std::span<const uint8_t> bytes);
+
   int fd_;
   int log_fd_ = -1;
   mutable std::mutex mu_;
