@@ -2,7 +2,9 @@
 // --gdb-wait, Debian's gdb with the symbol file images/gdb-vmlinux makes,
 // a hardware breakpoint before paging is up, a software one after,
 // registers, a kernel variable, a single step, and the job's exit status
-// reaching both gdb and the shell.
+// reaching both gdb and the shell; with Debian's debug kernel and the
+// kernel's gdb scripts (images/kernel-gdb), lx-symbols loading the symbols
+// of a driver built on the host and a stop in it at its source line.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -33,24 +35,36 @@ const std::string& symbols() {
   return path;
 }
 
-// vmrun --gdb tcp::0 --gdb-wait running a job that opens a file and exits
-// 5, and gdb with `commands` (a gdb script) attached; gdb's output, then
-// vmrun-status=N, then vmrun's stdout and stderr.
-std::string debug_session(const std::string& commands) {
+// What a debugging session runs: gdb's set-up (the symbol file and its
+// scripts: gdb commands), vmrun's arguments before `--`, and the job.
+struct Session {
+  std::string setup;
+  std::string vmrun_args;
+  std::string job = "cat /proc/version > /dev/null; echo job-done; exit 5";
+};
+
+// vmrun --gdb tcp::0 --gdb-wait running the session's job, and gdb with
+// `commands` (a gdb script) attached, from a scratch directory; gdb's
+// output, then vmrun-status=N, then vmrun's stdout and stderr.
+std::string debug_session(const std::string& commands, const Session& s) {
   TempDir tmp;
-  write_file(tmp.path() + "/cmds", "set pagination off\nset confirm off\n" + commands);
+  write_file(tmp.path() + "/setup", "set pagination off\nset confirm off\n" + s.setup);
+  write_file(tmp.path() + "/cmds", commands);
   const std::string script =
-      "\"$0\" --gdb tcp::0 --gdb-wait -- sh -c 'cat /proc/version > /dev/null; echo job-done; "
-      "exit 5' > \"$1/out\" 2> \"$1/err\" & pid=$!;"
-      "for i in $(seq 100); do grep -q 'listening on' \"$1/err\" && break; sleep 0.2; done;"
-      "port=$(sed -n 's/.*listening on 127.0.0.1:\\([0-9]*\\).*/\\1/p' \"$1/err\");"
-      "timeout 200 gdb -batch -nx -ex \"file $2\" "
-      "-ex \"target remote 127.0.0.1:$port\" -x \"$1/cmds\" 2>&1;"
+      "cd \"$1\"; \"$0\" --gdb tcp::0 --gdb-wait $2 -- sh -c \"$3\" > out 2> err & pid=$!;"
+      "for i in $(seq 100); do grep -q 'listening on' err && break; sleep 0.2; done;"
+      "port=$(sed -n 's/.*listening on 127.0.0.1:\\([0-9]*\\).*/\\1/p' err);"
+      "timeout 200 gdb -batch -nx -x setup -ex \"target remote 127.0.0.1:$port\" -x cmds 2>&1;"
       // gdb is done: vmrun ends with the job, or the test says it did not.
       "for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done;"
       "kill -9 $pid 2>/dev/null && echo vmrun-still-running;"
-      "wait $pid; echo vmrun-status=$?; cat \"$1/out\" \"$1/err\"";
-  return run({"/bin/sh", "-c", script, VMRUN_BINARY, tmp.path(), symbols()}).out;
+      "wait $pid; echo vmrun-status=$?; cat out err";
+  return run({"/bin/sh", "-c", script, VMRUN_BINARY, tmp.path(), s.vmrun_args, s.job}).out;
+}
+
+// The kernel's symbols only (images/gdb-vmlinux).
+std::string debug_session(const std::string& commands) {
+  return debug_session(commands, Session{"file " + symbols() + "\n", "", Session().job});
 }
 
 bool on_qemu_tcg() {
@@ -107,6 +121,68 @@ TEST(GdbTest, SoftwareBreakpointStopsTheKernel) {
       << o;
   EXPECT_TRUE(contains(o, "exited with code 05")) << o;
   EXPECT_TRUE(contains(o, "vmrun-status=5")) << o;
+}
+
+// A driver's symbols in the running guest kernel, the kernel's way: the
+// -dbg vmlinux and the kernel's gdb scripts (images/kernel-gdb), gdb stops
+// where the edu module (built on the host, images/kmake) is being loaded,
+// `lx-symbols` finds its .ko, and a breakpoint by the module's function
+// name stops at its source line when it probes the passed-through card.
+TEST(GdbTest, LxSymbolsLoadsABuiltModulesSymbols) {
+  if (!fs::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb on this host";
+  RunResult bind = run({std::string(VMRUN_SOURCE_DIR) + "/guest/modules/bind-edu"});
+  if (bind.exit_code != 0) {
+    GTEST_SKIP() << "no QEMU edu PCI device (1234:11e8) for vfio-pci on this host; the nested "
+                    "lab has one: "
+                 << bind.err;
+  }
+  const std::string bdf = bind.out.substr(0, bind.out.find('\n'));
+  const fs::path kgdb = fs::path(VMRUN_IMAGE_DIR) / "kernel-gdb";
+  ASSERT_TRUE(fs::exists(kgdb / "vmlinux-gdb.py"))
+      << "no " << kgdb << ": images/kernel-gdb " << VMRUN_IMAGE_DIR << " makes it";
+  TempDir tmp;
+  const fs::path drv = fs::path(tmp.path()) / "drv";
+  fs::create_directories(drv);
+  for (const char* f : {"Kbuild", "edu.c", "edu_ioctl.h"}) {
+    fs::copy_file(fs::path(VMRUN_SOURCE_DIR) / "guest/modules/edu" / f, drv / f);
+  }
+  RunResult built = run({std::string(VMRUN_SOURCE_DIR) + "/images/kmake", drv.string()});
+  ASSERT_EQ(built.exit_code, 0) << describe(built);
+
+  Session s;
+  s.setup = "add-auto-load-safe-path " + kgdb.string() + "\nfile " + (kgdb / "vmlinux").string() +
+            "\n";
+  s.vmrun_args = "--vfio-pci " + bdf + " --9p " + drv.string() + ",drv";
+  s.job = "insmod /mnt/drv/edu.ko && test -c /dev/edu && rmmod edu && echo unloaded; exit 7";
+  const std::string o = debug_session(
+      // Boot loads other modules first: gdb resumes those itself.
+      "hbreak do_init_module if $_streq(mod->name, \"edu\")\n"
+      "continue\n"
+      "lx-symbols " + drv.string() + "\n"
+      "delete\n"
+      "hbreak edu_probe\n"
+      "continue\n"
+      "echo stopped-in-module\\n\n"
+      "p edu_driver.name\n"
+      "p/x pdev->device\n"
+      "p $lx_current().comm\n"
+      "lx-lsmod\n"
+      "delete\n"
+      "continue\n",
+      s);
+  EXPECT_TRUE(contains(o, "loading @0x")) << o;
+  EXPECT_TRUE(contains(o, drv.string() + "/edu.ko")) << o;
+  EXPECT_TRUE(std::regex_search(o, std::regex("edu_probe \\(pdev=0x[0-9a-f]+, id=0x[0-9a-f]+ <edu_ids>"
+                                              "\\) at [^\\n]*/drv/edu\\.c:[0-9]+")))
+      << o;
+  EXPECT_TRUE(std::regex_search(o, std::regex("stopped-in-module\\s+\\$1 = 0x[0-9a-f]+ \"edu\"\\s+"
+                                              "\\$2 = 0x11e8\\s+\\$3 = \"insmod")))
+      << o;
+  EXPECT_TRUE(std::regex_search(o, std::regex("\\n0x[0-9a-f]+ +edu +[0-9]+")))
+      << "lx-lsmod lists edu: " << o;
+  EXPECT_TRUE(contains(o, "exited with code 07")) << o;
+  EXPECT_TRUE(contains(o, "vmrun-status=7")) << o;
+  EXPECT_TRUE(contains(o, "unloaded")) << o;
 }
 
 TEST(GdbTest, BadAddressIsAOneLineError) {

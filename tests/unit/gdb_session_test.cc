@@ -127,6 +127,19 @@ TEST_F(GdbSession, ThreadsAreVcpusPlusOne) {
   EXPECT_EQ(cmd("Hgffffffffffff"), "E01");
 }
 
+// `monitor info version` is how the kernel's gdb scripts tell a stub whose
+// threads are CPUs in order; other commands get a line, bad hex an error.
+TEST_F(GdbSession, MonitorCommandsAnswerInHex) {
+  const std::string version = cmd("qRcmd," + to_hex(std::string_view("info version")));
+  EXPECT_EQ(version, to_hex(std::string_view("vmrun " VMRUN_VERSION "\n")));
+  EXPECT_NE(cmd("qRcmd," + to_hex(std::string_view("help"))).find(to_hex(std::string_view("info version"))),
+            std::string::npos);
+  EXPECT_EQ(cmd("qRcmd," + to_hex(std::string_view("frobnicate"))),
+            to_hex(std::string_view("unknown monitor command (monitor help lists them)\n")));
+  EXPECT_EQ(cmd("qRcmd,6"), "E16");
+  EXPECT_EQ(cmd("qRcmd,zz"), "E16");
+}
+
 TEST_F(GdbSession, RegistersOfTheSelectedThread) {
   target.regs[0].rax = 0x1234;
   target.regs[1].rax = 0x5678;

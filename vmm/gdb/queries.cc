@@ -86,6 +86,7 @@ void Session::cmd_query(std::string_view p) {
     return reply(list);
   }
   if (p == "qsThreadInfo") return reply("l");
+  if (p.starts_with("qRcmd,")) return cmd_monitor(p.substr(6));
   if (p.starts_with("qThreadExtraInfo,")) {
     auto tid = parse_thread(p.substr(17));
     auto v = tid ? vcpu_of(*tid) : std::nullopt;
@@ -93,6 +94,22 @@ void Session::cmd_query(std::string_view p) {
     return reply(to_hex("vCPU " + std::to_string(*v)));
   }
   reply("");
+}
+
+// gdb's `monitor CMD`. `info version` is what the kernel's gdb scripts
+// (lx-symbols, $lx_current()...) ask to recognise QEMU's stub, whose thread
+// N is vCPU N-1, as here: answering it lets them find the current CPU.
+void Session::cmd_monitor(std::string_view hex_command) {
+  std::string command(hex_command.size() / 2, '\0');
+  if (hex_command.size() % 2 != 0 ||
+      !from_hex(hex_command, {reinterpret_cast<uint8_t*>(command.data()), command.size()})) {
+    return reply("E16");
+  }
+  if (command == "info version") return reply(to_hex("vmrun " VMRUN_VERSION "\n"));
+  if (command == "help" || command.empty()) {
+    return reply(to_hex("vmrun's gdb stub knows: monitor info version, monitor help\n"));
+  }
+  reply(to_hex("unknown monitor command (monitor help lists them)\n"));
 }
 
 void Session::cmd_xfer(std::string_view p) {

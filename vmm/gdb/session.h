@@ -82,6 +82,7 @@ class Session {
   void cmd_set_thread(std::string_view p);
   void cmd_query(std::string_view p);
   void cmd_xfer(std::string_view p);
+  void cmd_monitor(std::string_view hex_command);
   void resume(std::optional<int> step);
 
   // gdb thread id (hex, "-1" or "0") to a vCPU index; nullopt = invalid.
