@@ -55,6 +55,10 @@ Result<void> VcpuFd::set_guest_debug(const kvm_guest_debug& debug) {
   return check(ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug), "KVM_SET_GUEST_DEBUG");
 }
 
+Result<void> VcpuFd::kvmclock_paused() {
+  return check(ioctl(fd_.get(), KVM_KVMCLOCK_CTRL, 0), "KVM_KVMCLOCK_CTRL");
+}
+
 Result<kvm_translation> VcpuFd::translate(uint64_t gva) {
   kvm_translation t{};
   t.linear_address = gva;

@@ -38,6 +38,9 @@ class VcpuFd {
   // virtual address through this vCPU's page tables.
   Result<void> set_guest_debug(const kvm_guest_debug& debug);
   Result<kvm_translation> translate(uint64_t gva);
+  // Tells a guest using kvmclock that it was paused (its soft-lockup
+  // watchdog then does not count the pause); fails if it does not use it.
+  Result<void> kvmclock_paused();
   Result<kvm_vcpu_events> get_vcpu_events();
   Result<void> set_vcpu_events(const kvm_vcpu_events& events);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);

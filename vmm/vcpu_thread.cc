@@ -63,6 +63,7 @@ void VcpuThread::resume() {
 void VcpuThread::park_if_asked(StopSignal& stop) {
   std::unique_lock lock(mu_);
   if (!pause_requested_) return;
+  (void)vcpu_->kvmclock_paused();  // a guest without kvmclock: nothing to tell
   parked_ = true;
   cv_.notify_all();
   cv_.wait(lock, [&] { return !pause_requested_ || stop.stopped(); });
@@ -70,6 +71,11 @@ void VcpuThread::park_if_asked(StopSignal& stop) {
   // The pause's kick is spent; a stop's is not cleared (the loop sees the
   // stop first).
   if (!stop.stopped()) __atomic_store_n(&vcpu_->run_area()->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
+bool VcpuThread::pause_requested() {
+  std::lock_guard lock(mu_);
+  return pause_requested_;
 }
 
 void VcpuThread::join() {
@@ -84,6 +90,22 @@ void VcpuThread::loop(const devices::Bus& pio, const devices::Bus& mmio,
     debug_hook_(index_, arch);
   } : std::function<void(const kvm_debug_exit_arch&)>();
   while (!stop.stopped()) {
+    // An I/O or MMIO exit is only complete (the value in rax, rip past the
+    // instruction) once KVM_RUN is entered again. Before parking for gdb,
+    // enter it with immediate_exit set (the pause's kick set it): KVM
+    // completes the instruction and returns EINTR without running the guest
+    // (or, for a string instruction, exits for its next element, handled
+    // below as usual), so gdb sees and edits a finished instruction.
+    const bool pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+    if (pending && pause_requested()) {
+      __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+      if (vcpu_->run() == 0) {
+        exits_.fetch_add(1, std::memory_order_relaxed);
+        if (handle_exit(*run, ctx) == ExitAction::kStop) break;
+        continue;
+      }
+      run->exit_reason = KVM_EXIT_INTR;  // completed (EINTR)
+    }
     park_if_asked(stop);
     if (stop.stopped()) break;
     if (vcpu_->run() < 0) {

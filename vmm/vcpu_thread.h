@@ -53,6 +53,7 @@ class VcpuThread {
             StopSignal& stop);
 
   void park_if_asked(StopSignal& stop);
+  bool pause_requested();
 
   int index_;
   std::unique_ptr<VcpuFd> vcpu_;

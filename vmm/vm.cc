@@ -453,8 +453,10 @@ VmStop Vm::run(int signal_fd) {
     int wait_ms = 200;
     if (input_started && input_open_ && !input_polled) wait_ms = 10;
     if (deadline) {
+      // Time gdb held the guest stopped does not count.
+      const Clock::duration held = gdb_target_ ? gdb_target_->held_time() : Clock::duration{};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          *deadline - Clock::now());
+          *deadline + held - Clock::now());
       if (left.count() <= 0) {
         char secs[32];
         snprintf(secs, sizeof secs, "%g", *config_.timeout_seconds);

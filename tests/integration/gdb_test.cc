@@ -123,6 +123,24 @@ TEST(GdbTest, SoftwareBreakpointStopsTheKernel) {
   EXPECT_TRUE(contains(o, "vmrun-status=5")) << o;
 }
 
+// A guest gdb holds stopped longer than --timeout still finishes its job:
+// the held time does not count. The guest is told it was paused
+// (kvmclock), so its watchdog does not report a soft lockup either.
+TEST(GdbTest, TimeHeldByGdbDoesNotCountTowardsTheTimeout) {
+  if (!fs::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb on this host";
+  Session s{"file " + symbols() + "\n", "--timeout 40", Session().job};
+  const std::string o = debug_session(
+      "hbreak do_sys_openat2\n"
+      "continue\n"
+      "shell sleep 50\n"
+      "delete\n"
+      "continue\n",
+      s);
+  EXPECT_TRUE(contains(o, "exited with code 05")) << o;
+  EXPECT_TRUE(contains(o, "vmrun-status=5")) << o;
+  EXPECT_FALSE(contains(o, "soft lockup")) << o;
+}
+
 // A driver's symbols in the running guest kernel, the kernel's way: the
 // -dbg vmlinux and the kernel's gdb scripts (images/kernel-gdb), gdb stops
 // where the edu module (built on the host, images/kmake) is being loaded,

@@ -40,15 +40,24 @@ KvmTarget::KvmTarget(std::vector<VcpuThread*> vcpus, const GuestMemory& mem,
       on_debug_exit(vcpu, arch);
     });
   }
-  if (start_stopped) {
-    running_ = false;
-    for (auto* v : vcpus_) v->request_pause();
-  }
+  if (start_stopped) request_pause_locked();
 }
 
 void KvmTarget::request_pause_locked() {
+  if (running_) held_since_ = std::chrono::steady_clock::now();
   running_ = false;
   for (auto* v : vcpus_) v->request_pause();
+}
+
+void KvmTarget::run_locked() {
+  if (!running_) held_ += std::chrono::steady_clock::now() - held_since_;
+  running_ = true;
+}
+
+std::chrono::steady_clock::duration KvmTarget::held_time() {
+  std::lock_guard lock(mu_);
+  if (running_) return held_;
+  return held_ + (std::chrono::steady_clock::now() - held_since_);
 }
 
 void KvmTarget::wait_all_parked() {
@@ -222,7 +231,7 @@ void KvmTarget::resume(std::optional<int> step_thread) {
   if (auto r = apply_guest_debug(step_thread); !r) {
     spdlog::warn("[gdb] {}", r.error().message());
   }
-  running_ = true;
+  run_locked();
   awaiting_ = true;
   step_vcpu_ = step_thread.value_or(-1);
   if (step_thread) {
@@ -250,7 +259,7 @@ void KvmTarget::detach() {
   pending_.reset();
   uint64_t drain;
   [[maybe_unused]] ssize_t n = ::read(stop_event_.get(), &drain, sizeof drain);
-  running_ = true;
+  run_locked();
   session_ = false;
   awaiting_ = false;
   step_vcpu_ = -1;
@@ -263,7 +272,7 @@ void KvmTarget::kill() {
   std::lock_guard lock(mu_);
   session_ = false;
   end_cv_.notify_all();
-  running_ = true;
+  run_locked();
   for (auto* v : vcpus_) v->resume();  // they see the stop and end
 }
 

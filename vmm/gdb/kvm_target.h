@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -40,6 +41,9 @@ class KvmTarget : public Target {
   // After on_vm_end: gives a connected gdb up to `ms` to take the end, so it
   // prints the exit status rather than a lost connection.
   void wait_end_seen(int ms);
+  // How long gdb has held the guest stopped so far (the --timeout clock
+  // does not count it: a debugging session is not a hung job).
+  std::chrono::steady_clock::duration held_time();
 
   std::vector<int> threads() override;
   Result<X86Regs> read_registers(int thread) override;
@@ -70,6 +74,7 @@ class KvmTarget : public Target {
   };
   // Every vCPU asked to park (not waited for).
   void request_pause_locked();
+  void run_locked();  // running_ again: the held time stops counting
   void wait_all_parked();
   void post_locked(StopEvent event);
   Result<void> apply_guest_debug(std::optional<int> step_thread);
@@ -90,6 +95,8 @@ class KvmTarget : public Target {
   UniqueFd stop_event_;
   std::optional<StopEvent> pending_;
   bool running_ = true;  // vCPUs not asked to park
+  std::chrono::steady_clock::duration held_{};  // parked, before held_since_
+  std::chrono::steady_clock::time_point held_since_;  // when !running_
   bool ended_ = false;   // the VM is gone
   bool session_ = false;  // a gdb is connected (interrupt() .. detach/kill)
   bool end_seen_ = false;
