@@ -285,6 +285,14 @@ Result<void> Vm::add_virtio(std::unique_ptr<devices::virtio::VirtioDevice> devic
       [vm, intx_gsi](bool level) {
         auto r = vm->irq_line(*intx_gsi, level);
         if (!r) spdlog::warn("[intx] {}", r.error().message());
+      },
+      [msi, gsis](uint16_t vector, bool masked) {
+        if (vector >= gsis->size()) return;
+        auto r = msi->set_masked((*gsis)[vector], masked);
+        if (!r) spdlog::warn("[msi] {}", r.error().message());
+      },
+      [msi, gsis](uint16_t vector) {
+        return vector < gsis->size() ? msi->eventfd((*gsis)[vector]) : -1;
       }};
   auto dev = VMRUN_TRY(devices::virtio::VirtioPci::create(std::move(device),
                                                           *memory_, wiring));

@@ -93,7 +93,7 @@ Result<void> VhostNet::start(const GuestMemory& mem, uint64_t features,
     VMRUN_TRY(check(ioctl(fd, kSetVringAddr, &addr), "SET_VRING_ADDR"));
     VringFile kick{i, queues[i].kick_fd};
     VMRUN_TRY(check(ioctl(fd, kSetVringKick, &kick), "SET_VRING_KICK"));
-    VringFile call{i, calls_[i].get()};
+    VringFile call{i, queues[i].irq_fd >= 0 ? queues[i].irq_fd : calls_[i].get()};
     VMRUN_TRY(check(ioctl(fd, kSetVringCall, &call), "SET_VRING_CALL"));
   }
   for (uint32_t i = 0; i < 2; ++i) {

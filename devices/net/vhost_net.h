@@ -2,8 +2,9 @@
 // and the tap itself; vmrun only describes guest memory and the rings, and
 // hands over the eventfds: the queue's notification eventfd (which KVM
 // signals on the guest's doorbell write) as the kick, and an eventfd per
-// queue that the kernel signals when it used buffers (vmrun turns that into
-// the queue's interrupt, keeping MSI-X masking in one place).
+// queue that the kernel signals when it used buffers: the queue's MSI-X
+// irqfd itself where there is one (KVM interrupts the guest; the irqfd is
+// detached while the vector is masked), else one vmrun relays (INTx).
 #pragma once
 
 #include <array>
@@ -27,6 +28,7 @@ class VhostNet {
   struct Queue {
     virtio::QueueConfig config;
     int kick_fd;
+    int irq_fd = -1;  // signalled for the guest's interrupt; -1: call_fd()
   };
   // Starts moving packets for receive (0) and transmit (1) queues.
   Result<void> start(const GuestMemory& mem, uint64_t features,
@@ -34,6 +36,8 @@ class VhostNet {
   // Detaches the tap: the kernel stops touching guest memory.
   void stop();
 
+  // The eventfd the kernel signals when it used buffers of a queue started
+  // without an irq_fd: vmrun raises the interrupt.
   int call_fd(size_t queue) const { return calls_[queue].get(); }
 
  private:

@@ -10,9 +10,10 @@ constexpr uint16_t kControlFunctionMask = 0x4000;
 constexpr uint32_t kVectorMasked = 1;
 }  // namespace
 
-Msix::Msix(uint16_t vectors, OnRoute on_route, OnFire on_fire)
-    : table_(vectors), pending_(vectors), on_route_(std::move(on_route)),
-      on_fire_(std::move(on_fire)) {}
+Msix::Msix(uint16_t vectors, OnRoute on_route, OnFire on_fire, OnMask on_mask)
+    : table_(vectors), pending_(vectors), reported_masked_(vectors),
+      on_route_(std::move(on_route)), on_fire_(std::move(on_fire)),
+      on_mask_(std::move(on_mask)) {}
 
 std::vector<uint8_t> Msix::capability_body(uint8_t bir, uint32_t table_offset,
                                            uint32_t pba_offset) const {
@@ -45,6 +46,7 @@ void Msix::set_control(uint16_t control) {
     if (enabled_ && !was_enabled) {
       for (uint16_t v = 0; v < table_.size(); ++v) route(v);
     }
+    report_masks_locked();
     fire_pending_locked(&to_fire);
   }
   for (uint16_t v : to_fire) on_fire_(v);
@@ -79,6 +81,7 @@ void Msix::table_write(uint64_t offset, std::span<const uint8_t> data) {
                 data.data(), data.size());
     e = {fields[0], fields[1], fields[2], fields[3] & kVectorMasked};
     if (enabled_) route(v);
+    report_masks_locked();
     fire_pending_locked(&to_fire);
   }
   for (uint16_t v : to_fire) on_fire_(v);
@@ -121,6 +124,19 @@ std::string Msix::describe() {
 void Msix::route(uint16_t vector) {
   const Entry& e = table_[vector];
   on_route_(vector, (uint64_t{e.addr_hi} << 32) | e.addr_lo, e.data);
+}
+
+// Under the lock, so two vCPUs writing the table cannot report in the
+// wrong order (the owner's callback must not call back into this class).
+void Msix::report_masks_locked() {
+  if (!on_mask_) return;
+  for (uint16_t v = 0; v < table_.size(); ++v) {
+    const bool masked = !deliverable(table_[v]);
+    if (masked != reported_masked_[v]) {
+      reported_masked_[v] = masked;
+      on_mask_(v, masked);
+    }
+  }
 }
 
 void Msix::fire_pending_locked(std::vector<uint16_t>* to_fire) {

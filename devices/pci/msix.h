@@ -23,8 +23,14 @@ class Msix {
   using OnRoute = std::function<void(uint16_t vector, uint64_t addr, uint32_t data)>;
   // Sends the vector's message (the owner writes its irqfd).
   using OnFire = std::function<void(uint16_t vector)>;
+  // A vector stopped (true) or started (false) being deliverable: by its
+  // mask, the function mask or the enable bit. For an owner whose irqfd is
+  // also signalled by the kernel (vhost), which must then hold those
+  // signals itself. Called under the table's lock, before pending vectors
+  // fire; vectors start as reported deliverable (an irqfd starts attached).
+  using OnMask = std::function<void(uint16_t vector, bool masked)>;
 
-  Msix(uint16_t vectors, OnRoute on_route, OnFire on_fire);
+  Msix(uint16_t vectors, OnRoute on_route, OnFire on_fire, OnMask on_mask = nullptr);
 
   uint16_t vectors() const { return static_cast<uint16_t>(table_.size()); }
   size_t table_bytes() const { return table_.size() * kEntrySize; }
@@ -59,14 +65,18 @@ class Msix {
   bool deliverable(const Entry& e) const;
   void route(uint16_t vector);
   void fire_pending_locked(std::vector<uint16_t>* to_fire);
+  // Tells on_mask_ of vectors whose deliverability changed.
+  void report_masks_locked();
 
   std::mutex mu_;
   std::vector<Entry> table_;
   std::vector<bool> pending_;
+  std::vector<bool> reported_masked_;
   bool enabled_ = false;
   bool function_masked_ = false;
   OnRoute on_route_;
   OnFire on_fire_;
+  OnMask on_mask_;
 };
 
 }  // namespace vmrun::devices::pci

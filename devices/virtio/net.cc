@@ -82,8 +82,10 @@ Result<void> VirtioNet::activate(const GuestMemory& mem, uint64_t features,
   if (set_offload_) VMRUN_TRY(set_offload_(offload));
   if (vhost_) {
     VMRUN_TRY(vhost_->start(mem, driver_features_,
-                            {net::VhostNet::Queue{queues[0].queue.config(), queues[0].notify_fd},
-                             net::VhostNet::Queue{queues[1].queue.config(), queues[1].notify_fd}},
+                            {net::VhostNet::Queue{queues[0].queue.config(), queues[0].notify_fd,
+                                                  queues[0].irq_fd},
+                             net::VhostNet::Queue{queues[1].queue.config(), queues[1].notify_fd,
+                                                  queues[1].irq_fd}},
                             packets_.get()));
   }
   rx_.emplace(std::move(queues[0]));

@@ -28,6 +28,11 @@ struct ActivatedQueue {
   Virtqueue queue;
   Interrupt interrupt;
   int notify_fd = -1;  // signalled on the driver's notification (for vhost)
+  // An eventfd that raises the queue's interrupt when written (its MSI-X
+  // vector's irqfd, which holds signals while the vector is masked), or -1
+  // (INTx, no vector): for vhost, which can then interrupt the guest
+  // without a trip through vmrun.
+  int irq_fd = -1;
 };
 
 // A device's configuration structure as the driver reads it: bytes past

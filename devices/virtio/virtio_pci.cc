@@ -88,7 +88,7 @@ VirtioPci::VirtioPci(std::unique_ptr<VirtioDevice> device, const GuestMemory& me
               class_for(device_->device_id()), 1, pci::kVendorVirtio,
               device_->device_id()),
       msix_(static_cast<uint16_t>(device_->num_queues() + 1), wiring_.route,
-            wiring_.fire),
+            wiring_.fire, wiring_.mask),
       queues_(device_->num_queues()) {
   const uint32_t notify_len =
       static_cast<uint32_t>(device_->num_queues() * kNotifyMultiplier);
@@ -265,8 +265,14 @@ void VirtioPci::activate_locked() {
       return;
     }
     uint16_t vector = q.msix_vector;
+    // The irqfd only stands for the interrupt with MSI-X on (and masks
+    // mirrored to it, wiring_.mask).
+    const int irq_fd = msix_.enabled() && vector != kNoVector && vector < msix_.vectors() &&
+                               wiring_.irqfd && wiring_.mask
+                           ? wiring_.irqfd(vector)
+                           : -1;
     active.push_back({std::move(vq).value(), [this, vector] { interrupt(vector, kIsrQueue); },
-                      q.notify.get()});
+                      q.notify.get(), irq_fd});
   }
   if (auto r = device_->activate(mem_, driver_features_, std::move(active)); !r) {
     spdlog::warn("[virtio{}] activate: {}", device_->device_id(), r.error().message());

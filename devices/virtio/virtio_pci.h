@@ -37,6 +37,8 @@ class VirtioPci : public pci::PciFunction,
     pci::Msix::OnRoute route;  // MSI-X vector -> KVM route
     pci::Msix::OnFire fire;    // MSI-X vector -> irqfd
     IrqLine intx;              // INTx, when the driver does not use MSI-X
+    pci::Msix::OnMask mask;    // MSI-X vector masked: its irqfd holds signals
+    std::function<int(uint16_t vector)> irqfd;  // the vector's irqfd, or -1
   };
 
   static Result<std::shared_ptr<VirtioPci>> create(

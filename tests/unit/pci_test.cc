@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "devices/pci/config_space.h"
@@ -264,6 +265,36 @@ TEST(MsixTest, DisabledMsixDeliversNothing) {
   h.msix.trigger(0);
   EXPECT_TRUE(h.fired.empty());
   EXPECT_FALSE(h.msix.enabled());
+}
+
+// The mask callback (an irqfd vhost also signals is detached while masked)
+// hears each change of a vector's deliverability once, in order, before a
+// pending vector fires.
+TEST(MsixTest, MaskChangesAreReportedOnceBeforePendingFires) {
+  std::vector<std::string> events;
+  Msix msix{2, [](uint16_t, uint64_t, uint32_t) {},
+            [&](uint16_t v) { events.push_back("fire" + std::to_string(v)); },
+            [&](uint16_t v, bool masked) {
+              events.push_back((masked ? "mask" : "unmask") + std::to_string(v));
+            }};
+  auto write_control = [&](uint16_t v, uint32_t control) {
+    msix.table_write(v * 16 + 12, std::span(reinterpret_cast<const uint8_t*>(&control), 4));
+  };
+  msix.set_control(0x8000);  // enabled, both vectors still masked
+  EXPECT_EQ(events, (std::vector<std::string>{"mask0", "mask1"}));
+  events.clear();
+  msix.trigger(1);
+  write_control(1, 0);  // unmask: reported, then the pending interrupt
+  EXPECT_EQ(events, (std::vector<std::string>{"unmask1", "fire1"}));
+  events.clear();
+  write_control(1, 0);  // no change, no report
+  msix.set_control(0x8000 | 0x4000);  // function mask: vector 1 held
+  msix.set_control(0);                // disabled: still held, no report
+  EXPECT_EQ(events, (std::vector<std::string>{"mask1"}));
+  events.clear();
+  write_control(0, 0);
+  msix.set_control(0x8000);
+  EXPECT_EQ(events, (std::vector<std::string>{"unmask0", "unmask1"}));
 }
 
 TEST(MsixTest, BadAccessesAreIgnored) {
