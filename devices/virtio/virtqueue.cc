@@ -260,8 +260,10 @@ Result<std::optional<DescriptorChain>> Virtqueue::pop() {
     index = d.next;
   }
 
+  // avail_event is left where it was: while the device is busy taking
+  // buffers the driver need not notify it (each notification is an exit
+  // and a wake-up); it is moved up when the device finds the ring empty.
   ++next_avail_;
-  if (event_idx_) store16(avail_event, next_avail_);
   return std::optional<DescriptorChain>(std::move(chain));
 }
 
