@@ -199,6 +199,7 @@ void Vm::pump_console_input() {
   uart_->input(out.to_guest);
   if (out.help) {
     const std::string help = EscapeFilter::help_text();
+    console_.flush();  // after what the guest printed before
     (void)!::write(console_fd_, help.data(), help.size());
   }
   if (out.quit) {
@@ -251,6 +252,7 @@ VmStop Vm::run(int signal_fd) {
   };
   watch(stop_.fd());
   watch(ready_event_.get());
+  watch(console_.ready_fd());
   if (signal_fd >= 0) watch(signal_fd);
   // Console input waits until guest init says its console is configured
   // (docs/guest-protocol.md). A regular file or /dev/null cannot be polled
@@ -283,8 +285,8 @@ VmStop Vm::run(int signal_fd) {
       }
       wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, left.count()));
     }
-    epoll_event events[4];
-    int n = epoll_wait(ep.get(), events, 4, wait_ms);
+    epoll_event events[5];
+    int n = epoll_wait(ep.get(), events, 5, wait_ms);
     bool input_ready = input_started && input_open_ && !input_polled;
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd == signal_fd) {
@@ -319,6 +321,9 @@ VmStop Vm::run(int signal_fd) {
         input_ready = input_open_ && !input_polled;
       }
     }
+    // A partial line the guest printed (a prompt, an echo), when stdout
+    // takes it; also retried each round.
+    console_.flush_partial();
     if (input_ready) {
       pump_console_input();
       if (!input_open_ && input_polled) {
@@ -333,6 +338,7 @@ VmStop Vm::run(int signal_fd) {
     gdb_server_->stop();
   }
   stop_vcpus();
+  console_.flush();  // the guest's last partial line
   spdlog::info("boot: guest stopped at {:.1f} ms", ms_since_start());
   if (spdlog::should_log(spdlog::level::info)) log_resources();
   VmStop result = *stop_.result();

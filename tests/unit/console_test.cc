@@ -1,6 +1,7 @@
 // The guest console sink: the panic watcher and the writer to vmrun's stdout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -163,6 +164,41 @@ TEST_F(ConsoleOutputTest, ReportsPanicFromItsOutput) {
   out.write(bytes("oops\n"));
   ASSERT_TRUE(out.panic_message().has_value());
   EXPECT_EQ(*out.panic_message(), "oops");
+}
+
+// The UART hands over a byte per guest exit: a line goes out whole when it
+// ends; a partial one (a prompt) waits for the main loop, which is told
+// through ready_fd().
+TEST_F(ConsoleOutputTest, LinesGoOutWholeAndPartialLinesOnTheMainLoopsFlush) {
+  ConsoleOutput out(write_fd_);
+  for (char c : std::string("line\n/ # ")) out.write(bytes(std::string(1, c)));
+  EXPECT_EQ(drain(5), "line\n");
+  pollfd ready{out.ready_fd(), POLLIN, 0};
+  ASSERT_EQ(poll(&ready, 1, 0), 1) << "a partial line is waiting";
+  out.flush_partial();
+  EXPECT_EQ(drain(4), "/ # ");
+  ready.revents = 0;
+  EXPECT_EQ(poll(&ready, 1, 0), 0) << "nothing waits any more";
+  out.write(bytes("tail"));
+  out.flush();  // the end of the run
+  EXPECT_EQ(drain(4), "tail");
+}
+
+// The main loop must never block on stdout: with the pipe full, a partial
+// line stays queued, and goes out, still in order, once there is room.
+TEST_F(ConsoleOutputTest, PartialFlushDoesNotBlockOnAFullPipe) {
+  ConsoleOutput out(write_fd_);
+  const int flags = fcntl(write_fd_, F_GETFL);
+  ASSERT_EQ(fcntl(write_fd_, F_SETFL, flags | O_NONBLOCK), 0);
+  std::string filler;
+  const std::string chunk(1024, 'f');
+  while (write(write_fd_, chunk.data(), chunk.size()) > 0) filler += chunk;
+  ASSERT_EQ(fcntl(write_fd_, F_SETFL, flags), 0);  // blocking again, as stdout is
+  out.write(bytes("prompt> "));
+  out.flush_partial();  // returns: no room
+  EXPECT_EQ(drain(filler.size()), filler);
+  out.flush_partial();
+  EXPECT_EQ(drain(8), "prompt> ");
 }
 
 TEST_F(ConsoleOutputTest, ClosedReaderNeitherCrashesNorBlocks) {
