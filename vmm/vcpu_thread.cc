@@ -96,8 +96,10 @@ void VcpuThread::loop(const devices::Bus& pio, const devices::Bus& mmio,
     // completes the instruction and returns EINTR without running the guest
     // (or, for a string instruction, exits for its next element, handled
     // below as usual), so gdb sees and edits a finished instruction.
+    // immediate_exit is set by every kick: a lock-free first look, so an
+    // ordinary I/O exit does not take the pause mutex.
     const bool pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
-    if (pending && pause_requested()) {
+    if (pending && __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST) && pause_requested()) {
       __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
       if (vcpu_->run() == 0) {
         exits_.fetch_add(1, std::memory_order_relaxed);

@@ -160,10 +160,7 @@ TEST(GdbTest, LxSymbolsLoadsABuiltModulesSymbols) {
       << "no " << kgdb << ": images/kernel-gdb " << VMRUN_IMAGE_DIR << " makes it";
   TempDir tmp;
   const fs::path drv = fs::path(tmp.path()) / "drv";
-  fs::create_directories(drv);
-  for (const char* f : {"Kbuild", "edu.c", "edu_ioctl.h"}) {
-    fs::copy_file(fs::path(VMRUN_SOURCE_DIR) / "guest/modules/edu" / f, drv / f);
-  }
+  copy_edu_sources(drv);
   RunResult built = run({std::string(VMRUN_SOURCE_DIR) + "/images/kmake", drv.string()});
   ASSERT_EQ(built.exit_code, 0) << describe(built);
 

@@ -19,10 +19,7 @@ using vmrun::test_support::vmrun;  // not the namespace
 TEST(ModuleLoop, RebuiltModuleLoadsAgainInTheRunningGuest) {
   TempDir tmp;
   const fs::path drv = fs::path(tmp.path()) / "drv";
-  fs::create_directories(drv);
-  for (const char* f : {"Kbuild", "edu.c", "edu_ioctl.h"}) {
-    fs::copy_file(fs::path(VMRUN_SOURCE_DIR) / "guest/modules/edu" / f, drv / f);
-  }
+  copy_edu_sources(drv);
   const std::string kmake = std::string(VMRUN_SOURCE_DIR) + "/images/kmake";
   RunResult built = run({kmake, drv.string(), "EDU_BUILD_TAG=first"});
   ASSERT_EQ(built.exit_code, 0) << describe(built);

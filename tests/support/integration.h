@@ -86,4 +86,16 @@ inline std::string sha256(const std::filesystem::path& path,
   return run({"/usr/bin/sha256sum", path.string()}, limit).out.substr(0, 64);
 }
 
+#ifdef VMRUN_SOURCE_DIR
+// The edu driver's sources (guest/modules/edu) in a new directory `dir`, as
+// a user's out-of-tree module to build with images/kmake.
+inline void copy_edu_sources(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"Kbuild", "edu.c", "edu_ioctl.h"}) {
+    std::filesystem::copy_file(std::filesystem::path(VMRUN_SOURCE_DIR) / "guest/modules/edu" / f,
+                               dir / f);
+  }
+}
+#endif
+
 }  // namespace vmrun::test_support
