@@ -1,7 +1,7 @@
 // The fixture of the virtio-blk tests (virtio_blk_test.cc,
-// virtio_blk_errors_test.cc): an in-memory disk that records what was asked
-// of it, the request layout a driver sends, and a device activated on one
-// driver-side queue (tests/support/virtq_builder.h). Header-only.
+// virtio_blk_errors_test.cc): the request layout a driver sends, and a
+// device activated on one driver-side queue (tests/support/virtq_builder.h)
+// over a MemoryDisk (tests/support/memory_disk.h). Header-only.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,71 +18,17 @@
 
 #include "devices/disk.h"
 #include "devices/virtio/blk.h"
+#include "tests/support/memory_disk.h"
 #include "tests/support/virtq_builder.h"
 
 namespace vmrun::devices::virtio {
 
 using test_support::DriverQueue;
+using test_support::MemoryDisk;
 inline constexpr uint64_t kMiB = 1ull << 20;
 inline constexpr uint8_t kUnwritten = 0xee;
 
 inline uint64_t bit(unsigned n) { return 1ull << n; }
-
-// A disk in a vector that records what was asked of it. size() is the
-// raw byte count (not rounded) so the device's own rounding is tested.
-class MemoryDisk : public DiskBackend {
- public:
-  explicit MemoryDisk(uint64_t bytes, bool read_only = false,
-                      bool punch_holes = true)
-      : data(bytes), read_only_(read_only), punch_holes_(punch_holes) {}
-
-  uint64_t size() const override { return data.size(); }
-  bool read_only() const override { return read_only_; }
-  bool can_punch_holes() const override { return punch_holes_; }
-  Result<void> read_at(uint64_t offset, std::span<uint8_t> out) override {
-    VMRUN_TRY(check(offset, out.size()));
-    std::copy_n(data.begin() + offset, out.size(), out.begin());
-    return ok();
-  }
-  Result<void> write_at(uint64_t offset, std::span<const uint8_t> in) override {
-    VMRUN_TRY(check(offset, in.size()));
-    if (read_only_) return Error("read-only");
-    std::copy(in.begin(), in.end(), data.begin() + offset);
-    return ok();
-  }
-  Result<void> flush() override {
-    ++flushes;
-    return fail ? Result<void>(Error("flush: EIO")) : ok();
-  }
-  Result<void> discard(uint64_t offset, uint64_t len) override {
-    VMRUN_TRY(check(offset, len));
-    discards.push_back({offset, len});
-    std::fill_n(data.begin() + offset, len, 0);
-    return ok();
-  }
-  Result<void> write_zeroes(uint64_t offset, uint64_t len) override {
-    VMRUN_TRY(check(offset, len));
-    zeroes.push_back({offset, len});
-    std::fill_n(data.begin() + offset, len, 0);
-    return ok();
-  }
-
-  std::vector<uint8_t> data;
-  int flushes = 0;
-  bool fail = false;  // every call fails, as a dying host disk would
-  std::vector<std::pair<uint64_t, uint64_t>> discards, zeroes;
-
- private:
-  Result<void> check(uint64_t offset, uint64_t len) const {
-    if (fail) return Error("I/O: EIO");
-    if (offset > data.size() || len > data.size() - offset) {
-      return Error("out of range");
-    }
-    return ok();
-  }
-  bool read_only_;
-  bool punch_holes_;
-};
 
 struct Header {
   uint32_t type;
