@@ -100,7 +100,6 @@ void VcpuThread::loop(const devices::Bus& pio, const devices::Bus& mmio,
     // ordinary I/O exit does not take the pause mutex.
     const bool pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
     if (pending && __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST) && pause_requested()) {
-      __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
       if (vcpu_->run() == 0) {
         exits_.fetch_add(1, std::memory_order_relaxed);
         if (handle_exit(*run, ctx) == ExitAction::kStop) break;

@@ -1,9 +1,10 @@
 // libFuzzer: a hostile driver of virtio-blk. The input is the guest's
-// memory: descriptor table, available ring, request headers, discard
-// segments and buffers are all its bytes, at fixed ring addresses, so the
-// fuzzer writes chains (direct, indirect, looping, out of range, writable
-// buffers over the rings themselves) and requests of every type. The first
-// byte picks the queue size, EVENT_IDX and how the disk behaves.
+// memory (tests/fuzz/virtio_blk_layout.h): available ring, descriptor
+// table, request headers, discard segments and buffers are all its bytes,
+// so the fuzzer writes chains (direct, indirect, looping, out of range,
+// writable buffers over the rings themselves) and requests of every type.
+// Its first byte picks the queue size, EVENT_IDX and how the disk behaves.
+// CI starts it from the seeds virtio_blk_seeds.cc writes.
 //
 // Beyond ASan/UBSan (nothing outside guest memory or the disk is touched)
 // and libFuzzer's timeout (no unbounded loop), it aborts when the device
@@ -16,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -50,9 +50,12 @@ void check(bool ok) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);  // a broken queue's warning per input
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = (spdlog::set_level(spdlog::level::off), true);
-  (void)quiet;
   static const std::vector<uint8_t> initial = pattern();
   if (size == 0) return 0;
   const uint8_t options = data[0];
@@ -90,8 +93,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   blk.process_queue(0);
   check(interrupts <= 2);
   check(disk.data.size() == kDiskBytes);
-  if (read_only) {
-    check(disk.data == initial && disk.discards.empty() && disk.zeroes.empty());
-  }
   return 0;
 }

@@ -40,18 +40,10 @@ class MemoryDisk : public devices::DiskBackend {
     return fail ? Result<void>(Error("flush: EIO")) : ok();
   }
   Result<void> discard(uint64_t offset, uint64_t len) override {
-    VMRUN_TRY(check(offset, len));
-    if (read_only_) return misuse("read-only");
-    discards.push_back({offset, len});
-    std::fill_n(data.begin() + offset, len, 0);
-    return ok();
+    return zero(discards, offset, len);
   }
   Result<void> write_zeroes(uint64_t offset, uint64_t len) override {
-    VMRUN_TRY(check(offset, len));
-    if (read_only_) return misuse("read-only");
-    zeroes.push_back({offset, len});
-    std::fill_n(data.begin() + offset, len, 0);
-    return ok();
+    return zero(zeroes, offset, len);
   }
 
   std::vector<uint8_t> data;
@@ -68,6 +60,15 @@ class MemoryDisk : public devices::DiskBackend {
     if (fail) return Error("I/O: EIO");
     const uint64_t end = strict ? data.size() / 512 * 512 : data.size();
     if (offset > end || len > end - offset) return misuse("out of range");
+    return ok();
+  }
+  // Both discard and write-zeroes read back as zeroes here; `log` says which.
+  Result<void> zero(std::vector<std::pair<uint64_t, uint64_t>>& log, uint64_t offset,
+                    uint64_t len) {
+    VMRUN_TRY(check(offset, len));
+    if (read_only_) return misuse("read-only");
+    log.push_back({offset, len});
+    std::fill_n(data.begin() + offset, len, 0);
     return ok();
   }
   Result<void> misuse(const char* what) const {
