@@ -79,16 +79,18 @@ class VfioTest : public ::testing::Test {
   }
 
   // A job image carrying the edu driver and edu-check, running `run_script`.
+  // The driver comes the way a vendor's does: its DKMS package built for the
+  // guest kernel by vmrun-mkjob --dkms, loaded by name.
   std::string edu_job(const std::string& run_script) {
     const std::string dir = tmp_.path() + "/job" + std::to_string(jobs_++);
     fs::create_directories(dir);
-    fs::copy_file(kModules + "/edu.ko", dir + "/edu.ko");
     fs::copy_file(kModules + "/edu-check", dir + "/edu-check");
-    put(dir + "/modules", "edu.ko\n");
+    put(dir + "/modules", "edu\n");
     put(dir + "/run", "#!/bin/sh\n" + run_script);
     chmod((dir + "/run").c_str(), 0755);
     const std::string image = dir + ".img";
-    RunResult r = run({VMRUN_MKJOB, dir, image});
+    RunResult r = run({VMRUN_MKJOB, "--dkms", std::string(VMRUN_SOURCE_DIR) + "/guest/modules/edu",
+                       dir, image});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     return image;
   }
