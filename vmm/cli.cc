@@ -1,6 +1,8 @@
 #include "vmm/cli.h"
 
 #include "vmm/gdb/server.h"
+#include "vmm/kernel_release.h"
+#include "vmm/module_tree.h"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -51,6 +53,8 @@ po::options_description make_options() {
       ("vfio-pci", po::value<std::vector<std::string>>()->composing(),
        "pass a host PCI function through to the guest: DOMAIN:BUS:DEV.FN as "
        "lspci -D prints it; it must be bound to vfio-pci (repeatable)")
+      ("no-module-tree", "leave out the guest kernel's module tree (shared "
+       "read-only by default, for modprobe and a job's DKMS modules)")
       ("snapshot", "every disk, the job image too, gets a throwaway overlay: "
        "the guest may write, the files stay unchanged")
       ("timeout", po::value<double>(),
@@ -116,6 +120,11 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   RunRequest r;
   VmConfig& c = r.config;
   VMRUN_TRY(resolve_images(c, vm, d));
+  if (auto release = kernel_release(c.kernel)) {
+    c.kernel_release = std::move(release).value();
+  } else {
+    c.kernel_release_unknown = release.error().message();
+  }
   if (vm.count("params")) c.params = vm["params"].as<std::string>();
   if (vm.count("job")) {
     c.disks.push_back({vm["job"].as<std::string>(), false, false});
@@ -145,6 +154,15 @@ Result<RunRequest> to_request(const po::variables_map& vm,
       c.shares.push_back(std::move(share));
     }
   }
+  // After the user's shares, so their PCI slots do not depend on it; its
+  // tag and guest path are reserved, so it cannot clash with them.
+  bool module_tree = false;
+  if (!vm.count("no-module-tree")) {
+    if (auto share = module_tree_share(d.image_dir, c.kernel_release)) {
+      c.shares.push_back(std::move(*share));
+      module_tree = true;
+    }
+  }
   if (vm.count("network")) {
     for (const auto& text : vm["network"].as<std::vector<std::string>>()) {
       NetConfig net = VMRUN_TRY(parse_network(text, c.nets.size()));
@@ -169,7 +187,10 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   }
   if (c.disks.size() + c.shares.size() + c.nets.size() + c.vfio.size() > kMaxPciDevices) {
     return Error("too many PCI devices: at most " + std::to_string(kMaxPciDevices) +
-                 " disks, --9p shares and --vfio-pci functions together");
+                 " disks, --9p shares, -n devices and --vfio-pci functions together" +
+                 (module_tree ? std::string(", and one slot holds the guest kernel's module "
+                                            "tree (--no-module-tree frees it)")
+                              : std::string()));
   }
   if (vm.count("mem")) {
     c.mem_mib = VMRUN_TRY(parse_mem_mib(vm["mem"].as<std::string>()));
@@ -262,6 +283,9 @@ Result<ShareConfig> parse_share(const std::string& text) {
   }
   share.dir = parts[0];
   share.tag = parts[1];
+  if (share.tag == kModuleTreeTag) {
+    return Error("--9p: tag '" + share.tag + "' is reserved for the guest kernel's module tree");
+  }
   if (share.tag.size() > 31 ||
       share.tag.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                   "0123456789_.-") != std::string::npos) {
@@ -276,14 +300,18 @@ Result<ShareConfig> parse_share(const std::string& text) {
     } else if (opt.rfind("at=", 0) == 0) {
       share.guest_path = opt.substr(3);
       const std::string& p = share.guest_path;
-      if (p.size() < 2 || p[0] != '/' || p.find("/../") != std::string::npos ||
+      // Compared as the guest resolves it: "//proc/" is /proc, "/." is /.
+      std::string normal = std::filesystem::path(p).lexically_normal().string();
+      while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+      if (p.size() < 2 || p[0] != '/' || normal == "/" || p.find("/../") != std::string::npos ||
           (p.size() >= 3 && p.compare(p.size() - 3, 3, "/..") == 0)) {
         return Error("--9p: at=" + p + ": the guest path must be absolute, not /, "
                      "without '..'");
       }
-      for (const char* reserved : {"/proc", "/sys", "/dev", "/job"}) {
+      // /run/vmrun holds the module tree; a share on /run would hide it.
+      for (const char* reserved : {"/proc", "/sys", "/dev", "/job", "/run/vmrun"}) {
         const std::string r = reserved;
-        if (p == r || p.rfind(r + "/", 0) == 0) {
+        if (normal == r || normal.rfind(r + "/", 0) == 0 || r.rfind(normal + "/", 0) == 0) {
           return Error("--9p: at=" + p + ": " + r + " belongs to the guest's init");
         }
       }

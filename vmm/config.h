@@ -23,7 +23,14 @@ struct ShareConfig {
   std::string tag;         // the mount tag
   std::string guest_path;  // where guest init mounts it (default /mnt/TAG)
   bool read_only = false;
+  // vmrun's own share of the guest kernel's module tree, not a --9p.
+  bool module_tree = false;
 };
+
+// The guest kernel's module tree (IMAGE_DIR/kernel-root/lib/modules/REL),
+// shared read-only; guest init builds /lib/modules/REL from it.
+inline constexpr const char* kModuleTreeTag = "vmrun-modules";
+inline constexpr const char* kModuleTreeGuestPath = "/run/vmrun/modules";
 
 // A virtio-net device on a tap (-n).
 struct NetConfig {
@@ -38,6 +45,10 @@ struct NetConfig {
 
 struct VmConfig {
   std::string kernel;       // bzImage or ELF vmlinux
+  // Its release, e.g. 6.1.0-41-amd64 (vmm/kernel_release.h); unset when it
+  // cannot be told, and kernel_release_unknown says why.
+  std::optional<std::string> kernel_release;
+  std::string kernel_release_unknown;
   std::string initrd;       // may be empty: no initrd
   std::string params;       // extra kernel command line (-p)
   uint64_t mem_mib = 256;
@@ -58,7 +69,8 @@ struct VmConfig {
   // first, and init runs the job from it.
   std::vector<DiskConfig> disks;
   bool has_job_image = false;
-  std::vector<ShareConfig> shares;  // PCI slots after the disks
+  // PCI slots after the disks; the module tree, if any, is the last.
+  std::vector<ShareConfig> shares;
   std::vector<NetConfig> nets;      // after the shares
   // Host PCI functions passed through with VFIO, in slot order after the disks.
   std::vector<devices::vfio::PciAddress> vfio;

@@ -19,6 +19,7 @@
 #include "devices/vfio/host_device.h"
 #include "vmm/cli.h"
 #include "vmm/host_check.h"
+#include "vmm/job_image.h"
 #include "vmm/run_report.h"
 #include "vmm/terminal.h"
 #include "vmm/unique_fd.h"
@@ -124,6 +125,11 @@ int main(int argc, char** argv) {
   // Everything that can be checked without a VM is checked before one exists.
   if (auto r = vmrun::x86::check_kernel_file(config.kernel); !r) {
     return setup_failed(r.error().message());
+  }
+  if (config.has_job_image) {
+    auto r = vmrun::check_job_image_kernel(config.disks[0].path, config.kernel_release,
+                                           config.kernel_release_unknown);
+    if (!r) return setup_failed(r.error().message());
   }
   for (const auto& address : config.vfio) {
     if (auto r = vmrun::devices::vfio::check_host_device(address); !r) {

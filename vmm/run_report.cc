@@ -46,6 +46,11 @@ std::string array(const std::vector<T>& items, F&& item) {
 
 Result<void> write_run_report(const std::string& path, const RunReport& r,
                               const VmConfig& c) {
+  // The user's --9p shares; vmrun's own module tree share is not one.
+  std::vector<std::string> shares;
+  for (const auto& share : c.shares) {
+    if (!share.module_tree) shares.push_back(share.dir);
+  }
   std::ostringstream j;
   j << "{\n"
     << "  \"exit_status\": " << r.exit_status << ",\n"
@@ -60,7 +65,7 @@ Result<void> write_run_report(const std::string& path, const RunReport& r,
     << "  \"cpus\": " << c.cpus << ",\n"
     << "  \"disks\": " << array(c.disks, [](const DiskConfig& d) { return json_string(d.path); })
     << ",\n"
-    << "  \"shares\": " << array(c.shares, [](const ShareConfig& s) { return json_string(s.dir); })
+    << "  \"shares\": " << array(shares, [](const std::string& dir) { return json_string(dir); })
     << ",\n"
     << "  \"taps\": " << array(r.taps, [](const std::string& t) { return json_string(t); })
     << ",\n"

@@ -1,6 +1,7 @@
 // Bad input to the real vmrun binary: each case must exit 125 with exactly
 // one "vmrun: ..." line on stderr, nothing on stdout, and return at once
 // (no guest ever starts). Runs on any host, with or without usable KVM.
+#include <asm/bootparam.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -348,6 +349,132 @@ TEST_F(BadInputTest, HostWhoseKvmCannotBootLinux) {
   expect_usage_failure(
       run_vmrun(with_images({"--kvm-device", fake_kvm_, "--", "true"})),
       "tests/lab/run");
+}
+
+// A job image whose DKMS modules were built for another kernel: refused on
+// the host, before anything about KVM (the missing device would stop any
+// guest anyway), with the one line that says what to do.
+class JobKernelTest : public BadInputTest {
+ protected:
+  void SetUp() override {
+    BadInputTest::SetUp();
+    for (const char* dir : {"/sbin/", "/usr/sbin/"}) {
+      if (access((std::string(dir) + "mkfs.ext4").c_str(), X_OK) == 0) mkfs_ = std::string(dir) + "mkfs.ext4";
+    }
+    if (mkfs_.empty()) GTEST_SKIP() << "no mkfs.ext4 (e2fsprogs)";
+    bzimage_ = dir_ + "/bzImage";
+    write_bzimage(bzimage_, "6.1.0-41-amd64 (test@vmrun) #1 SMP");
+  }
+
+  // A bzImage header the format check accepts, whose version string is
+  // `version` (the setup header's kernel_version points at it).
+  static void write_bzimage(const std::string& path, const std::string& version) {
+    setup_header hdr{};
+    hdr.setup_sects = 4;
+    hdr.boot_flag = 0xaa55;
+    hdr.header = 0x53726448;  // "HdrS"
+    hdr.version = 0x020f;
+    hdr.xloadflags = 0x1;       // XLF_KERNEL_64
+    hdr.kernel_version = 0x400;  // the string is at 0x400 + 0x200
+    std::vector<char> b(6 * 512, 0);
+    std::memcpy(b.data() + 0x1f1, &hdr, sizeof hdr);
+    std::memcpy(b.data() + 0x600, version.c_str(), version.size() + 1);
+    std::ofstream(path, std::ios::binary).write(b.data(), static_cast<std::streamsize>(b.size()));
+  }
+
+  // An ext4 job image with `run` and, unless empty, /.vmrun/kernel.
+  std::string job_image(const std::string& name, const std::string& kernel_line) {
+    const std::string tree = dir_ + "/" + name + ".d";
+    fs::create_directories(tree + "/.vmrun");
+    std::ofstream(tree + "/run") << "#!/bin/sh\n";
+    if (!kernel_line.empty()) std::ofstream(tree + "/.vmrun/kernel") << kernel_line << "\n";
+    const std::string img = dir_ + "/" + name + ".img";
+    Outcome o = vmrun::test_support::run_program({mkfs_, "-q", "-F", "-d", tree, img, "16M"});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    return img;
+  }
+
+  std::string mkfs_, bzimage_;
+};
+
+TEST_F(JobKernelTest, ModulesForAnotherKernelAreRefusedBeforeAnyGuest) {
+  const std::string img = job_image("job", "6.1.0-57-amd64");
+  Outcome o = run_vmrun({"-k", bzimage_, "-i", initrd_, "--kvm-device", "/nonexistent", img});
+  expect_usage_failure(o, "");
+  EXPECT_EQ(o.err, "vmrun: " + img +
+                       "'s modules were built for 6.1.0-57-amd64; this guest kernel is "
+                       "6.1.0-41-amd64: rebuild with vmrun-mkjob --dkms, or boot that kernel\n");
+}
+
+// The image step's layout: vmlinux with kernel.version beside it.
+TEST_F(JobKernelTest, ReleaseFromKernelVersionBesideVmlinux) {
+  fs::create_directories(dir_ + "/images");
+  write_tiny_vmlinux(dir_ + "/images/vmlinux");
+  std::ofstream(dir_ + "/images/kernel.version") << "6.1.0-40-amd64\n";
+  const std::string img = job_image("job", "6.1.0-57-amd64");
+  Outcome o = run_vmrun({"-k", dir_ + "/images/vmlinux", "-i", initrd_, img, "--", "true"});
+  expect_usage_failure(o, "this guest kernel is 6.1.0-40-amd64: rebuild with vmrun-mkjob --dkms");
+}
+
+TEST_F(JobKernelTest, ResultJsonSaysWhy) {
+  const std::string img = job_image("job", "6.1.0-57-amd64");
+  const std::string json = dir_ + "/result.json";
+  Outcome o = run_vmrun({"--result-json", json, "-k", bzimage_, "-i", initrd_, img});
+  expect_usage_failure(o, "modules were built for 6.1.0-57-amd64");
+  std::stringstream got;
+  got << std::ifstream(json).rdbuf();
+  EXPECT_NE(got.str().find("\"exit_status\": 125,"), std::string::npos) << got.str();
+  EXPECT_NE(got.str().find("\"reason\": \"error\","), std::string::npos) << got.str();
+  EXPECT_NE(got.str().find("this guest kernel is 6.1.0-41-amd64: rebuild with vmrun-mkjob "
+                           "--dkms, or boot that kernel\""),
+            std::string::npos)
+      << got.str();
+}
+
+// Built for this kernel, or no kernel file, or not ext4 at all: the check
+// passes, and the run goes on to the next thing that stops it here (no KVM
+// device).
+TEST_F(JobKernelTest, MatchingMissingOrUnreadableGoOn) {
+  for (const std::string& img :
+       {job_image("same", "6.1.0-41-amd64"), job_image("plain", ""), text_}) {
+    Outcome o = run_vmrun({"-k", bzimage_, "-i", initrd_, "--kvm-device", "/nonexistent", img});
+    expect_usage_failure(o, "/nonexistent does not exist");
+  }
+}
+
+// A kernel whose release cannot be told: a warning, and on.
+TEST_F(JobKernelTest, UnknownReleaseWarns) {
+  const std::string img = job_image("job", "6.1.0-57-amd64");
+  // Not named vmlinux: no kernel.version beside it would count.
+  const std::string kernel = dir_ + "/my-kernel";
+  write_tiny_vmlinux(kernel);
+  Outcome o = run_vmrun({"-k", kernel, "-i", initrd_, "--kvm-device", "/nonexistent", img});
+  SCOPED_TRACE(describe(o));
+  EXPECT_EQ(o.exit_code, 125);
+  EXPECT_NE(o.err.find("vmrun: [warning] " + img + "'s modules were built for 6.1.0-57-amd64; "
+                       "this guest kernel's release is unknown"),
+            std::string::npos);
+  EXPECT_NE(o.err.find("/nonexistent does not exist"), std::string::npos);
+}
+
+TEST_F(JobKernelTest, BrokenKernelFileIsRefused) {
+  const std::string tree = dir_ + "/bad.d";
+  fs::create_directories(tree + "/.vmrun/kernel");
+  std::ofstream(tree + "/run") << "#!/bin/sh\n";
+  const std::string img = dir_ + "/bad.img";
+  ASSERT_EQ(vmrun::test_support::run_program({mkfs_, "-q", "-F", "-d", tree, img, "16M"}).exit_code,
+            0);
+  expect_usage_failure(
+      run_vmrun({"-k", bzimage_, "-i", initrd_, "--kvm-device", "/nonexistent", img}),
+      img + ": /.vmrun/kernel must be a regular file of under 256 bytes");
+}
+
+TEST_F(BadInputTest, ModuleTreeTagIsReserved) {
+  expect_usage_failure(run_vmrun(with_images({"--9p", dir_ + ",vmrun-modules", "--", "true"})),
+                       "--9p: tag 'vmrun-modules' is reserved for the guest kernel's module tree");
+  expect_usage_failure(
+      run_vmrun(with_images({"--9p", dir_ + ",m,at=/run/vmrun/modules", "--", "true"})),
+      "belongs to the guest's init");
 }
 
 TEST_F(BadInputTest, HelpGoesToStdoutAndExitsZero) {
