@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd_decode.h"
+#include "modtree.h"
 #include "modules.h"
 #include "util.h"
 
@@ -162,6 +163,9 @@ int job_setup(const char *cmdline, int test, struct job *job)
 
     memset(job, 0, sizeof *job);
     if (find_job_dir(cmdline, test, job) != 0)
+        return JOB_SETUP_FAILED;
+    /* The module tree also without a job disk: `vmrun -- modprobe x` works. */
+    if (modtree_setup(job->active ? job->dir : NULL, test) != 0)
         return JOB_SETUP_FAILED;
     if (!job->active)
         return 0;

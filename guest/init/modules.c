@@ -13,7 +13,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "modprobe.h"
 #include "util.h"
+
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE 4 /* linux/module.h, Linux 5.17 */
+#endif
 
 #define MODULE_LIST_MAX (64 * 1024)
 #define SYSLOG_ACTION_READ_ALL 3
@@ -85,35 +90,48 @@ static const char *load_error_str(int err)
     }
 }
 
-/*
- * Loads one module file. shown is the name used in messages. Returns 0
- * (also when it is loaded already), or -1 after printing one line.
- */
-static int load_one(const char *path, const char *shown, const char *params, int test)
+/* A module the kernel must decompress itself (CONFIG_MODULE_DECOMPRESS). */
+static int compressed(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 3 && strcmp(path + n - 3, ".xz") == 0) ||
+           (n > 4 && strcmp(path + n - 4, ".zst") == 0) ||
+           (n > 3 && strcmp(path + n - 3, ".gz") == 0);
+}
+
+int modules_load_file(const char *path, const char *shown, const char *detail,
+                      const char *params, int mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        say("vmrun-init: cannot load ", shown, ": ", strerror(errno), NULL);
+        if (!(mode & MODULES_QUIET))
+            say("vmrun-init: cannot load ", shown, ": ", strerror(errno), NULL);
         return -1;
     }
-    if (test) {
+    if (mode & MODULES_TEST) {
         close(fd);
-        say("vmrun-init: test mode: would load ", shown, *params ? " " : "", params, NULL);
+        say("vmrun-init: test mode: would load ", shown, detail, *params ? " " : "", params,
+            NULL);
         return 0;
     }
-    long r = syscall(SYS_finit_module, fd, params, 0);
+    int flags = compressed(path) ? MODULE_INIT_COMPRESSED_FILE : 0;
+    long r = syscall(SYS_finit_module, fd, params, flags);
     int err = errno;
     close(fd);
     if (r == 0 || err == EEXIST)
         return 0;
+    if (mode & MODULES_QUIET)
+        return -1;
 
     char name[NAME_MAX + 1], reason[256];
+    const char *why = flags != 0 && err == EOPNOTSUPP
+                          ? "compressed, and the guest kernel cannot decompress modules"
+                          : load_error_str(err);
     module_name(path, name, sizeof name);
     if (kernel_reason(name, reason, sizeof reason))
-        say("vmrun-init: cannot load ", shown, ": ", load_error_str(err), " [kernel: ", reason,
-            "]", NULL);
+        say("vmrun-init: cannot load ", shown, ": ", why, " [kernel: ", reason, "]", NULL);
     else
-        say("vmrun-init: cannot load ", shown, ": ", load_error_str(err), NULL);
+        say("vmrun-init: cannot load ", shown, ": ", why, NULL);
     return -1;
 }
 
@@ -137,7 +155,7 @@ void modules_load_boot(void)
     while ((line = next_line(&cursor)) != NULL) {
         line = skip_blanks(line);
         if (*line != '\0' && *line != '#')
-            load_one(line, line, "", 0);
+            modules_load_file(line, line, "", "", 0);
     }
     free(text);
 }
@@ -174,7 +192,9 @@ int modules_load_job(const char *dir, int test)
         if (*params != '\0')
             *params++ = '\0';
         params = skip_blanks(params);
-        if (line[0] == '/') {
+        if (modprobe_is_name(line)) {
+            status = modprobe_load(line, params, test);
+        } else if (line[0] == '/') {
             say("vmrun-init: ", list, ": ", line, ": paths are relative to the job directory",
                 NULL);
             status = -1;
@@ -182,7 +202,7 @@ int modules_load_job(const char *dir, int test)
             say("vmrun-init: ", list, ": path too long: ", line, NULL);
             status = -1;
         } else {
-            status = load_one(path, line, params, test);
+            status = modules_load_file(path, line, "", params, test ? MODULES_TEST : 0);
         }
     }
     free(text);

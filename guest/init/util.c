@@ -78,9 +78,15 @@ int read_file(const char *path, char *buf, size_t size)
 
 int read_file_alloc(const char *path, size_t max, char **out)
 {
-    struct stat st;
     size_t len;
+    return read_file_alloc_len(path, max, out, &len);
+}
+
+int read_file_alloc_len(const char *path, size_t max, char **out, size_t *len)
+{
+    struct stat st;
     *out = NULL;
+    *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno;
@@ -94,7 +100,7 @@ int read_file_alloc(const char *path, size_t max, char **out)
         close(fd);
         return ENOMEM;
     }
-    err = read_all(fd, buf, max + 1, &len);
+    err = read_all(fd, buf, max + 1, len);
     close(fd);
     if (err != 0) {
         free(buf);

@@ -27,6 +27,9 @@ int read_file(const char *path, char *buf, size_t size);
  */
 int read_file_alloc(const char *path, size_t max, char **out);
 
+/* read_file_alloc that also gives the length, for text with NUL bytes. */
+int read_file_alloc_len(const char *path, size_t max, char **out, size_t *len);
+
 /*
  * Splits text into lines in place: returns the next line (without its
  * '\n' or a trailing '\r'), advancing *cursor, or NULL at the end.
