@@ -53,6 +53,10 @@ po::options_description make_options() {
       ("vfio-pci", po::value<std::vector<std::string>>()->composing(),
        "pass a host PCI function through to the guest: DOMAIN:BUS:DEV.FN as "
        "lspci -D prints it; it must be bound to vfio-pci (repeatable)")
+      ("rootfs", po::value<std::string>(),
+       "run the job in this userland: an ext4 image, a directory, or an OCI or "
+       "docker image archive (PATH[:NAME:TAG]); PATH,rw writes an ext4 image through")
+      ("rootfs-init", "with --rootfs: boot the image's own init as PID 1")
       ("no-module-tree", "leave out the guest kernel's module tree (shared "
        "read-only by default, for modprobe and a job's DKMS modules)")
       ("snapshot", "every disk, the job image too, gets a throwaway overlay: "
@@ -242,6 +246,14 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   if (vm.count("interactive")) r.interactive = Interactive::kOn;
   if (vm.count("no-interactive")) r.interactive = Interactive::kOff;
   c.command = std::move(command);
+  if (vm.count("rootfs")) {
+    c.rootfs.spec = vm["rootfs"].as<std::string>();
+    if (c.rootfs.spec.empty()) return Error("--rootfs needs an image");
+  }
+  if (vm.count("rootfs-init")) {
+    if (c.rootfs.spec.empty()) return Error("--rootfs-init needs --rootfs");
+    c.rootfs.init = true;
+  }
   return r;
 }
 

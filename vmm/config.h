@@ -25,6 +25,22 @@ struct ShareConfig {
   bool read_only = false;
   // vmrun's own share of the guest kernel's module tree, not a --9p.
   bool module_tree = false;
+  // A --rootfs directory: guest init mounts it itself (vmrun.rootfs=9p:TAG),
+  // not as a share (no vmrun.9p token).
+  bool rootfs = false;
+};
+
+// --rootfs: the job runs in this userland (vmm/rootfs.h).
+struct RootfsConfig {
+  std::string spec;  // as given: PATH[:NAME:TAG][,rw]; empty: no rootfs
+  bool init = false;  // --rootfs-init: the image's own init is PID 1
+  // Resolved by resolve_rootfs(): the guest's token, e.g. "vdb" or
+  // "9p:vmrun-rootfs", and what the image's config asks for.
+  std::string device;
+  bool rw = false;
+  std::vector<std::string> env;  // KEY=VALUE, in order
+  std::string cwd;
+  std::string user;
 };
 
 // The guest kernel's module tree (IMAGE_DIR/kernel-root/lib/modules/REL),
@@ -74,6 +90,7 @@ struct VmConfig {
   std::vector<NetConfig> nets;      // after the shares
   // Host PCI functions passed through with VFIO, in slot order after the disks.
   std::vector<devices::vfio::PciAddress> vfio;
+  RootfsConfig rootfs;
 };
 
 }  // namespace vmrun

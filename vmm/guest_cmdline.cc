@@ -53,6 +53,18 @@ std::string encode_job_command(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::vector<std::string> encode_rootfs(const RootfsConfig& rootfs) {
+  std::vector<std::string> out;
+  if (rootfs.device.empty()) return out;
+  out.push_back("vmrun.rootfs=" + percent_encode(rootfs.device));
+  if (rootfs.rw) out.push_back("vmrun.rootfs_rw=1");
+  if (rootfs.init) out.push_back("vmrun.rootfs_init=1");
+  for (const auto& e : rootfs.env) out.push_back("vmrun.env=" + percent_encode(e));
+  if (!rootfs.cwd.empty()) out.push_back("vmrun.cwd=" + percent_encode(rootfs.cwd));
+  if (!rootfs.user.empty()) out.push_back("vmrun.user=" + percent_encode(rootfs.user));
+  return out;
+}
+
 std::string encode_share(const std::string& tag, const std::string& guest_path,
                          bool read_only) {
   return "vmrun.9p=" + percent_encode(tag) + "," + percent_encode(guest_path) +

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vmm/config.h"
 #include "vmm/result.h"
 
 namespace vmrun {
@@ -23,6 +24,11 @@ inline constexpr const char* kBaseKernelParams =
 
 // Bytes outside [A-Za-z0-9._/:@+=-] as %XX (docs/guest-protocol.md).
 std::string percent_encode(const std::string& text);
+
+// --rootfs's tokens (docs/guest-protocol.md): vmrun.rootfs=DEVICE,
+// vmrun.rootfs_rw=1, vmrun.rootfs_init=1, vmrun.env=, vmrun.cwd=,
+// vmrun.user=; none without a rootfs.
+std::vector<std::string> encode_rootfs(const RootfsConfig& rootfs);
 
 // "vmrun.9p=TAG,PATH[,ro]": init mounts the 9p share TAG at PATH.
 std::string encode_share(const std::string& tag, const std::string& guest_path,

@@ -20,6 +20,7 @@
 #include "vmm/cli.h"
 #include "vmm/host_check.h"
 #include "vmm/job_image.h"
+#include "vmm/rootfs.h"
 #include "vmm/run_report.h"
 #include "vmm/terminal.h"
 #include "vmm/unique_fd.h"
@@ -45,6 +46,17 @@ std::string default_image_dir() {
     if (std::filesystem::exists(beside / "vmlinux", ec)) return beside;
   }
   return VMRUN_IMAGE_DIR;
+}
+
+// vmrun-rootfs, which converts image archives for --rootfs: beside this
+// binary (both in build/), or VMRUN_ROOTFS_TOOL.
+std::string rootfs_tool() {
+  if (const char* tool = std::getenv("VMRUN_ROOTFS_TOOL"); tool != nullptr && *tool != '\0') {
+    return tool;
+  }
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("vmrun-rootfs") : (exe.parent_path() / "vmrun-rootfs").string();
 }
 
 uint64_t host_mem_mib() {
@@ -130,6 +142,11 @@ int main(int argc, char** argv) {
     auto r = vmrun::check_job_image_kernel(config.disks[0].path, config.kernel_release,
                                            config.kernel_release_unknown);
     if (!r) return setup_failed(r.error().message());
+  }
+  if (!config.rootfs.spec.empty()) {
+    if (auto r = vmrun::resolve_rootfs(config, rootfs_tool()); !r) {
+      return setup_failed(r.error().message());
+    }
   }
   for (const auto& address : config.vfio) {
     if (auto r = vmrun::devices::vfio::check_host_device(address); !r) {

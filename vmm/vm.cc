@@ -118,8 +118,10 @@ Result<void> Vm::load_boot_image() {
     settings.push_back(encode_network(net.mac, net.ip, net.gateway, net.dhcp));
   }
   for (const auto& share : config_.shares) {
+    if (share.rootfs) continue;  // mounted by init as the root (vmrun.rootfs)
     settings.push_back(encode_share(share.tag, share.guest_path, share.read_only));
   }
+  for (const auto& s : encode_rootfs(config_.rootfs)) settings.push_back(s);
   // The kernel where vmlinux's symbols say, for gdb.
   if (!config_.gdb.empty()) settings.push_back("nokaslr");
   if (config_.guest_log_port) {
