@@ -1,6 +1,5 @@
 #include "vmm/job_image.h"
 
-#include <ext2fs/ext2fs.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -12,6 +11,11 @@
 
 #include "vmm/kernel_release.h"
 #include "vmm/unique_fd.h"
+
+// Last: ext2fs.h defines a clamp() macro that breaks <algorithm>'s
+// std::clamp wherever the standard headers come after it.
+#include <ext2fs/ext2fs.h>
+#undef clamp
 
 namespace vmrun {
 namespace {
