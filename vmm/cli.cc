@@ -56,7 +56,6 @@ po::options_description make_options() {
       ("rootfs", po::value<std::string>(),
        "run the job in this userland: an ext4 image, a directory, or an OCI or "
        "docker image archive (PATH[:NAME:TAG]); PATH,rw writes an ext4 image through")
-      ("rootfs-init", "with --rootfs: boot the image's own init as PID 1")
       ("no-module-tree", "leave out the guest kernel's module tree (shared "
        "read-only by default, for modprobe and a job's DKMS modules)")
       ("snapshot", "every disk, the job image too, gets a throwaway overlay: "
@@ -249,10 +248,6 @@ Result<RunRequest> to_request(const po::variables_map& vm,
   if (vm.count("rootfs")) {
     c.rootfs.spec = vm["rootfs"].as<std::string>();
     if (c.rootfs.spec.empty()) return Error("--rootfs needs an image");
-  }
-  if (vm.count("rootfs-init")) {
-    if (c.rootfs.spec.empty()) return Error("--rootfs-init needs --rootfs");
-    c.rootfs.init = true;
   }
   return r;
 }

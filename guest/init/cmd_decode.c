@@ -178,6 +178,42 @@ enum vmrun_cmd_result vmrun_cmd_decode(const char *cmdline, struct vmrun_cmd *ou
     return r;
 }
 
+enum vmrun_cmd_result vmrun_value_decode(const char *value, char *out, size_t outlen)
+{
+    size_t pos = 0;
+    enum vmrun_cmd_result r = VMRUN_CMD_FOUND;
+
+    if (outlen == 0)
+        return VMRUN_CMD_TOO_LONG;
+    for (const char *p = value; *p && r == VMRUN_CMD_FOUND; p++) {
+        char c = *p;
+        if (c == ',') {
+            r = VMRUN_CMD_TOO_MANY_ARGS;
+            break;
+        }
+        if (c == '%') {
+            int hi = hex_value(p[1]);
+            int lo = hi < 0 ? -1 : hex_value(p[2]); /* p[2] exists if p[1] is a digit */
+            if (hi < 0 || lo < 0) {
+                r = VMRUN_CMD_BAD_ESCAPE;
+                break;
+            }
+            c = (char)(hi * 16 + lo);
+            p += 2;
+            if (c == '\0') {
+                r = VMRUN_CMD_NUL_BYTE;
+                break;
+            }
+        }
+        if (pos + 1 >= outlen)
+            r = VMRUN_CMD_TOO_LONG;
+        else
+            out[pos++] = c;
+    }
+    out[r == VMRUN_CMD_FOUND ? pos : 0] = '\0';
+    return r;
+}
+
 const char *vmrun_cmd_result_str(enum vmrun_cmd_result r)
 {
     switch (r) {

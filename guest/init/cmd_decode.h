@@ -60,6 +60,16 @@ enum vmrun_cmd_result vmrun_cmd_decode(const char *cmdline, struct vmrun_cmd *ou
 const char *vmrun_cmd_result_str(enum vmrun_cmd_result r);
 
 /*
+ * Decodes one %-encoded value that is a single field (vmrun.env, vmrun.cwd,
+ * vmrun.user: the encoder writes a ',' in the value as %2C, so a raw ','
+ * means a malformed token) into out, NUL-terminated. Returns
+ * VMRUN_CMD_FOUND, VMRUN_CMD_BAD_ESCAPE, VMRUN_CMD_NUL_BYTE,
+ * VMRUN_CMD_TOO_LONG (does not fit in outlen - 1 bytes) or
+ * VMRUN_CMD_TOO_MANY_ARGS (a raw ','); on failure out is "".
+ */
+enum vmrun_cmd_result vmrun_value_decode(const char *value, char *out, size_t outlen);
+
+/*
  * Generic lookup of a `name=value` setting (e.g. "vmrun.name"); the last
  * occurrence wins. The value is copied raw (no percent-decoding), with the
  * kernel's quote stripping applied, and NUL-terminated. A bare `name` token

@@ -3,14 +3,18 @@
  * initramfs's modules, runs the job given by `vmrun.cmd=` on the kernel
  * command line (or, with `vmrun.job=`, the job disk's /job/run; job.c) on
  * the console, after mounting the `vmrun.9p=` shared directories
- * (shares.c) and configuring the `vmrun.net=` interfaces (net.c), and
- * reports how it ended through the exit port (docs/guest-protocol.md).
+ * (shares.c) and configuring the `vmrun.net=` interfaces (net.c), in the
+ * image's own userland with `vmrun.rootfs=` (rootfs.c; run.c runs it
+ * there), and reports how it ended through the exit port
+ * (docs/guest-protocol.md).
  *
  * Test mode (VMRUN_INIT_TEST=1, for running on the host): no mounts, no
  * modules, no console, no port I/O, no power-off; the command line comes
  * from VMRUN_INIT_CMDLINE if set, VMRUN_INIT_JOB_DIR stands in for a
  * mounted job disk, VMRUN_INIT_SHARE_ROOT for / when creating the shares'
- * mount points, and the status word is printed to stdout.
+ * mount points, VMRUN_INIT_ROOTFS_DIR for the job's root (only mount
+ * points are made in it and users resolved against it; what would run is
+ * printed instead of run), and the status word is printed to stdout.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,26 +39,17 @@
 #include "job.h"
 #include "modules.h"
 #include "net.h"
+#include "rootcfg.h"
+#include "rootfs.h"
+#include "run.h"
 #include "shares.h"
+#include "user.h"
 #include "util.h"
 
 #define EXIT_PORT 0xf4
-#define STATUS_MAGIC 0x564du
-
-enum status_kind {
-    KIND_EXITED = 0,
-    KIND_SIGNALED = 1,
-    KIND_INIT_FAILED = 2,
-    KIND_READY = 3, /* not an end: init is up, console configured */
-};
 
 /* Big enough for any kernel's command line (x86 allows 2 KiB). */
 #define CMDLINE_MAX 65536
-
-static uint32_t status_word(enum status_kind kind, unsigned value)
-{
-    return (STATUS_MAGIC << 16) | ((uint32_t)kind << 8) | (value & 0xffu);
-}
 
 /* Mounts one filesystem; EBUSY means it is already there, which is fine. */
 static void mount_one(const char *type, const char *target, unsigned long flags,
@@ -130,121 +125,50 @@ static int get_cmdline(int test, char *buf, size_t size)
 }
 
 /*
- * In the child: become a session leader owning the console, so the job
- * gets job control and ^C goes to it, then exec. On failure, tell the
- * parent the errno through the CLOEXEC pipe (a successful exec closes it
- * silently), which is how the parent tells "could not start" apart from a
- * job that itself exits 126/127.
+ * The job's user and environment, in this order: init's defaults, the
+ * image's Env (vmrun.env), HOME from the user's passwd entry unless that
+ * Env set it, and last the job's env file, which wins.
  */
-static void run_child(int test, char *const argv[], const char *cwd, int report_fd)
+static int prepare(int test, const char *cmdline, const struct rootcfg *cfg,
+                   const struct rootfs *root, const struct job *job, struct run_user *user)
 {
-    int err;
-    if (!test) {
-        /*
-         * The job gets its own process group, in the foreground of the
-         * console (so Ctrl-C reaches it), in init's session. Not a session
-         * of its own: when a session leader exits, the kernel hangs up its
-         * terminal and throws away output not yet sent.
-         */
-        setpgid(0, 0);
-        tcsetpgrp(STDIN_FILENO, getpid());
-        signal(SIGTTOU, SIG_DFL);
-    }
-    if (cwd != NULL && chdir(cwd) != 0) {
-        err = errno;
-        say("vmrun-init: cannot enter ", cwd, ": ", strerror(err), NULL);
-        err = err == ENOENT ? EACCES : err; /* report 126, not "not found" */
-    } else {
-        execvp(argv[0], argv);
-        err = errno;
-        /* ENOENT for a file that is there: its interpreter is not. */
-        int no_interp = err == ENOENT && strchr(argv[0], '/') && access(argv[0], F_OK) == 0;
-        say("vmrun-init: cannot run '", argv[0], "': ", strerror(err),
-            no_interp ? " (its #! interpreter or ELF loader is missing?)" : "", NULL);
-    }
-    ssize_t ignored = write(report_fd, &err, sizeof err);
-    (void)ignored; /* the exit code below still says it failed */
-    _exit(err == ENOENT ? 127 : 126);
-}
-
-/* Returns the exec errno the child reported, or 0 if exec succeeded. */
-static int read_exec_error(int fd)
-{
-    int err = 0;
-    ssize_t n;
-    do
-        n = read(fd, &err, sizeof err);
-    while (n < 0 && errno == EINTR);
-    return n == (ssize_t)sizeof err ? err : 0;
-}
-
-/*
- * Reaps every child until the job itself ends: as PID 1 we inherit all
- * orphans, and unreaped ones would stay zombies. Returns the job's wait
- * status, or -1 if it vanished (cannot happen, but do not spin).
- */
-static int wait_job(pid_t job)
-{
-    for (;;) {
-        int st;
-        pid_t w = waitpid(-1, &st, 0);
-        if (w == job)
-            return st;
-        if (w < 0 && errno != EINTR)
+    int sets_home;
+    if (rootcfg_apply_env(cmdline, &sets_home) != 0)
+        return -1;
+    if (cfg->have_user && !cfg->init) {
+        if (test && !root->active) {
+            say("vmrun-init: test mode: vmrun.user needs VMRUN_INIT_ROOTFS_DIR", NULL);
+            return -1;
+        }
+        int fd = root->active ? root->fd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int rc = user_resolve(fd, root->active ? "the image's" : "the initramfs's", cfg->user,
+                              user);
+        if (!root->active && fd >= 0)
+            close(fd);
+        if (rc != 0)
+            return -1;
+        if (!sets_home && setenv("HOME", user->home, 1) != 0)
             return -1;
     }
-}
-
-/*
- * Runs argv as the job, in directory cwd (NULL: init's, /), and returns
- * the status word describing its end.
- */
-static uint32_t run_job(int test, char *const argv[], const char *cwd)
-{
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
-        say("vmrun-init: pipe: ", strerror(errno), NULL);
-        return status_word(KIND_INIT_FAILED, 126);
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        say("vmrun-init: fork: ", strerror(errno), NULL);
-        return status_word(KIND_INIT_FAILED, 126);
-    }
-    if (pid == 0) {
-        close(pfd[0]);
-        run_child(test, argv, cwd, pfd[1]);
-    }
-    close(pfd[1]);
-    if (!test)
-        setpgid(pid, pid); /* also here: whichever runs first wins the race */
-    int err = read_exec_error(pfd[0]); /* returns at exec or child exit */
-    close(pfd[0]);
-
-    int st = wait_job(pid);
-    if (!test)
-        tcsetpgrp(STDIN_FILENO, getpgrp());
-    if (err != 0)
-        return status_word(KIND_INIT_FAILED, err == ENOENT ? 127 : 126);
-    if (st == -1)
-        return status_word(KIND_INIT_FAILED, 127);
-    if (WIFSIGNALED(st))
-        return status_word(KIND_SIGNALED, (unsigned)WTERMSIG(st));
-    return status_word(KIND_EXITED, (unsigned)WEXITSTATUS(st));
+    return job->active ? job_read_env(job->env) : 0;
 }
 
 /*
  * Runs what the command line asks for: vmrun.cmd (absent: a shell) or,
  * with a job disk, its run file (vmrun.cmd, if given, instead) in its
- * directory. Returns the status word.
+ * directory; in the image's root with vmrun.rootfs, or the image's init
+ * in its place with vmrun.rootfs_init. Returns the status word.
  */
 static uint32_t run_from_cmdline(int test)
 {
     static char cmdline[CMDLINE_MAX]; /* static: keep PID 1's stack small */
     static struct vmrun_cmd cmd;      /* static: argv points into it */
     static struct job job;
-    static char sh[] = "/bin/sh";
-    static char *const shell[] = {sh, NULL};
+    static struct rootcfg cfg;
+    static struct rootfs root = {.fd = -1};
+    static struct run_user user;
+    static char sh[] = "/bin/sh", sbin_init[] = "/sbin/init", job_run[] = "/job/run";
+    static char *const shell[] = {sh, NULL}, *const image_init[] = {sbin_init, NULL};
 
     int err = get_cmdline(test, cmdline, sizeof cmdline);
     if (err != 0) {
@@ -258,27 +182,42 @@ static uint32_t run_from_cmdline(int test)
     }
 
     /*
-     * Shares and the network before the job disk and the job, which may use
-     * them. If they fail, job stays all zero (static) and job_finish() does
-     * nothing.
+     * The settings first (a bad one mounts nothing), then shares and the
+     * network before the job disk and the job, which may use them, then
+     * the root, which binds them all. If one fails, job and root stay
+     * all zero (static) and job_finish(), rootfs_finish() do nothing.
      */
     uint32_t word;
-    int st = shares_mount(cmdline, test) != 0 || net_setup(cmdline, test) != 0
+    int st = rootcfg_parse(cmdline, ROOTFS_IMAGE_DIR, &cfg) != 0 ||
+                     shares_mount(cmdline, test) != 0 || net_setup(cmdline, test) != 0
                  ? JOB_SETUP_FAILED
                  : job_setup(cmdline, test, &job);
+    if (st == 0 && (rootfs_setup(&cfg, cmdline, &job, test, &root) != 0 ||
+                    prepare(test, cmdline, &cfg, &root, &job, &user) != 0))
+        st = JOB_SETUP_FAILED;
+    struct run_ctx ctx = {
+        .root = root.active ? root.dir : NULL,
+        .cwd = cfg.have_cwd ? cfg.cwd : !job.active ? NULL : root.active ? "/job" : job.dir,
+        .user = cfg.have_user ? &user : NULL,
+        .pretend = test && (root.active || cfg.have_user),
+    };
+    char *const *args = r == VMRUN_CMD_FOUND ? cmd.argv : NULL;
     if (st != 0) {
         word = status_word(KIND_INIT_FAILED, (unsigned)st);
-    } else if (!job.active) {
-        word = run_job(test, r == VMRUN_CMD_FOUND ? cmd.argv : shell, NULL);
-    } else if (r == VMRUN_CMD_FOUND) {
-        word = run_job(test, cmd.argv, job.dir);
+    } else if (cfg.init) {
+        err = rootfs_switch(&root, args ? args : image_init, test);
+        word = err == 0 ? status_word(KIND_EXITED, 0)
+                        : status_word(KIND_INIT_FAILED, err < 0 ? 125 : err == ENOENT ? 127 : 126);
+    } else if (args != NULL || !job.active) {
+        word = run_job(test, args ? args : shell, &ctx);
     } else if ((st = job_check_run(&job)) != 0) {
         word = status_word(KIND_INIT_FAILED, (unsigned)st);
     } else {
-        char *const run[] = {job.run, NULL};
-        word = run_job(test, run, job.dir);
+        char *const run[] = {root.active ? job_run : job.run, NULL};
+        word = run_job(test, run, &ctx);
     }
-    job_finish(&job, test); /* the host reads the image once we report */
+    rootfs_finish(&root, test); /* its bind of /job goes first */
+    job_finish(&job, test);     /* the host reads the image once we report */
     unsigned kind = word >> 8 & 0xff, value = word & 0xff;
     if (!test && (kind != KIND_EXITED || value != 0)) {
         char status[48];

@@ -3,7 +3,6 @@
 #include "job.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,41 +19,6 @@
 #define JOB_MOUNT_POINT "/job"
 #define ENV_FILE_MAX (1024 * 1024)
 #define DEVICE_NAME_MAX 32
-
-/* A device name such as "vda": letters, digits, '_' and '-' only. */
-static int valid_device_name(const char *name)
-{
-    if (*name == '\0')
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-            return 0;
-    return 1;
-}
-
-/* Waits for the block device node; devtmpfs adds it when the driver probes. */
-static int wait_for_device(const char *dev)
-{
-    long deadline = now_ms() + JOB_DEVICE_WAIT_MS;
-    struct stat st;
-    for (;;) {
-        if (stat(dev, &st) == 0) {
-            if (S_ISBLK(st.st_mode))
-                return 0;
-            say("vmrun-init: job disk ", dev, " is not a block device", NULL);
-            return -1;
-        }
-        if (now_ms() >= deadline)
-            break;
-        sleep_ms(JOB_DEVICE_POLL_MS);
-    }
-    char secs[16];
-    snprintf(secs, sizeof secs, "%d", JOB_DEVICE_WAIT_MS / 1000);
-    say("vmrun-init: job disk ", dev, " did not appear within ", secs,
-        " s (no virtio-blk disk, or its driver is missing)", NULL);
-    return -1;
-}
 
 static int mount_job(const char *dev, int read_only)
 {
@@ -151,7 +115,8 @@ static int find_job_dir(const char *cmdline, int test, struct job *job)
                     strcmp(ro, "0") != 0;
     snprintf(dev, sizeof dev, "/dev/%s", name);
     strcpy(job->dir, JOB_MOUNT_POINT);
-    if (wait_for_device(dev) != 0 || mount_job(dev, read_only) != 0)
+    if (wait_for_block_device(dev, "job disk", JOB_DEVICE_WAIT_MS) != 0 ||
+        mount_job(dev, read_only) != 0)
         return -1;
     job->mounted = 1;
     return 0;
@@ -159,8 +124,6 @@ static int find_job_dir(const char *cmdline, int test, struct job *job)
 
 int job_setup(const char *cmdline, int test, struct job *job)
 {
-    char env[PATH_MAX + 8];
-
     memset(job, 0, sizeof *job);
     if (find_job_dir(cmdline, test, job) != 0)
         return JOB_SETUP_FAILED;
@@ -170,11 +133,9 @@ int job_setup(const char *cmdline, int test, struct job *job)
     if (!job->active)
         return 0;
     snprintf(job->run, sizeof job->run, "%s/run", job->dir);
-    snprintf(env, sizeof env, "%s/env", job->dir);
+    snprintf(job->env, sizeof job->env, "%s/env", job->dir);
     /* Modules first: a job whose driver does not load must not run. */
-    if (modules_load_job(job->dir, test) != 0 || job_read_env(env) != 0)
-        return JOB_SETUP_FAILED;
-    return 0;
+    return modules_load_job(job->dir, test) != 0 ? JOB_SETUP_FAILED : 0;
 }
 
 int job_check_run(const struct job *job)
@@ -194,20 +155,6 @@ int job_check_run(const struct job *job)
         return 126;
     }
     return 0;
-}
-
-/* Kills every process but init and reaps them, waiting at most ~2 s. */
-static void kill_leftovers(void)
-{
-    kill(-1, SIGKILL);
-    for (int i = 0; i < 200; i++) {
-        pid_t w;
-        while ((w = waitpid(-1, NULL, WNOHANG)) > 0) {
-        }
-        if (w < 0 && errno == ECHILD)
-            return;
-        sleep_ms(10);
-    }
 }
 
 void job_finish(struct job *job, int test)

@@ -16,15 +16,15 @@
  */
 #define JOB_SETUP_FAILED 125
 
-/* How long to wait for the job disk's device node, and how often to look. */
+/* How long to wait for the job disk's device node (looking every 10 ms). */
 #define JOB_DEVICE_WAIT_MS 10000
-#define JOB_DEVICE_POLL_MS 10
 
 struct job {
     int active;             /* a job disk was asked for */
     int mounted;            /* dir is our mount, to unmount at the end */
     char dir[PATH_MAX];     /* "/job", or VMRUN_INIT_JOB_DIR in test mode */
     char run[PATH_MAX + 8]; /* dir + "/run" */
+    char env[PATH_MAX + 8]; /* dir + "/env", read by the caller (job_read_env) */
 };
 
 /*
@@ -45,7 +45,8 @@ int job_setup(const char *cmdline, int test, struct job *job);
 int job_check_run(const struct job *job);
 
 /*
- * After the job: syncs and unmounts /job. If something still uses it
+ * After the job (and after rootfs_finish(), which drops the rootfs's bind
+ * of /job): syncs and unmounts /job. If something still uses it
  * (processes the job left behind), kills every remaining process first.
  * Does nothing in test mode or when nothing was mounted.
  */

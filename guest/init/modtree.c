@@ -17,6 +17,13 @@
 
 #define RELEASE_FILE_MAX 256
 
+static int assembled; /* modtree_setup() made the tree (see modtree_assembled) */
+
+int modtree_assembled(void)
+{
+    return assembled;
+}
+
 const char *modtree_release(int test)
 {
     static struct utsname u;
@@ -182,6 +189,7 @@ int modtree_setup(const char *job_dir, int test)
     }
     if (test ? pretend_tmpfs(dir, release) != 0 : mount_tmpfs(dir) != 0)
         return -1;
+    assembled = 1;
     if (have_share && link_entries(share, dir, 0) != 0)
         return -1;
     return have_job ? link_entries(job, dir, 1) : 0;

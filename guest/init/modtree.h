@@ -37,4 +37,10 @@ const char *modtree_dir(int test);
  */
 int modtree_setup(const char *job_dir, int test);
 
+/*
+ * 1 once modtree_setup() has mounted the tree's tmpfs (the rootfs gets a
+ * bind of it), 0 when /lib/modules was left as the initramfs has it.
+ */
+int modtree_assembled(void);
+
 #endif /* VMRUN_GUEST_MODTREE_H */

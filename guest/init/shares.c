@@ -90,14 +90,17 @@ static int pretend_mount(const struct vmrun_share *s)
     return 0;
 }
 
-static int setup_share(struct vmrun_share *s, int test)
+int shares_mount_one(struct vmrun_share *s)
 {
-    if (test)
-        return pretend_mount(s);
     int err = make_dirs(s->path);
     if (err == 0)
         err = mount_share(s);
     return err == 0 ? 0 : fail(s, err);
+}
+
+static int setup_share(struct vmrun_share *s, int test)
+{
+    return test ? pretend_mount(s) : shares_mount_one(s);
 }
 
 int shares_mount(const char *cmdline, int test)

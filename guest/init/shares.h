@@ -29,4 +29,12 @@
  */
 int shares_mount(const char *cmdline, int test);
 
+struct vmrun_share;
+
+/*
+ * Mounts one share for real (the rootfs's, rootfs.c): creates its path and
+ * mounts it like the above. Returns 0, or -1 after the same line.
+ */
+int shares_mount_one(struct vmrun_share *s);
+
 #endif /* VMRUN_GUEST_SHARES_H */

@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,4 +150,50 @@ long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int valid_device_name(const char *name)
+{
+    if (*name == '\0')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+int wait_for_block_device(const char *dev, const char *what, int wait_ms)
+{
+    long deadline = now_ms() + wait_ms;
+    struct stat st;
+    for (;;) {
+        if (stat(dev, &st) == 0) {
+            if (S_ISBLK(st.st_mode))
+                return 0;
+            say("vmrun-init: ", what, " ", dev, " is not a block device", NULL);
+            return -1;
+        }
+        if (now_ms() >= deadline)
+            break;
+        sleep_ms(10);
+    }
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", wait_ms / 1000);
+    say("vmrun-init: ", what, " ", dev, " did not appear within ", secs,
+        " s (no virtio-blk disk, or its driver is missing)", NULL);
+    return -1;
+}
+
+void kill_leftovers(void)
+{
+    kill(-1, SIGKILL);
+    for (int i = 0; i < 200; i++) {
+        pid_t w;
+        while ((w = waitpid(-1, NULL, WNOHANG)) > 0) {
+        }
+        if (w < 0 && errno == ECHILD)
+            return;
+        sleep_ms(10);
+    }
 }

@@ -45,4 +45,21 @@ void sleep_ms(long ms);
 /* A monotonic clock in milliseconds, for deadlines. */
 long now_ms(void);
 
+/* A device name such as "vda": letters, digits, '_' and '-' only. */
+int valid_device_name(const char *name);
+
+/*
+ * Waits up to wait_ms for the block device node dev (devtmpfs adds it when
+ * the driver probes), looking every 10 ms. Returns 0, or -1 after a line
+ * naming it as `what` (e.g. "job disk").
+ */
+int wait_for_block_device(const char *dev, const char *what, int wait_ms);
+
+/*
+ * Kills every process but init (SIGKILL) and reaps them, waiting at most
+ * ~2 s: what the job left behind, before its file systems are unmounted.
+ * Only for PID 1 in the guest.
+ */
+void kill_leftovers(void);
+
 #endif /* VMRUN_GUEST_UTIL_H */
