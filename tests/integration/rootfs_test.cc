@@ -67,6 +67,31 @@ TEST_F(RootfsTest, MissingCommandInTheImageIs127) {
   EXPECT_EQ(r.exit_code, 127) << describe(r);
 }
 
+// An OCI image archive made by the test (three layers, busybox): converted
+// by vmrun-rootfs in this run (into a cache in the test's directory: the
+// lab sees the host's home read-only), its config honoured in the guest,
+// and the second run a cache hit.
+TEST(RootfsImageTest, OciArchiveConfigIsHonouredAndCommandReplacesCmd) {
+  TempDir tmp;
+  const std::string image = tmp.path() + "/lab-oci.tar";
+  RunResult made = run({kRootfsTests + "/make-oci-image", image});
+  ASSERT_EQ(made.exit_code, 0) << describe(made);
+  setenv("VMRUN_CACHE_DIR", (tmp.path() + "/cache").c_str(), 1);
+  RunResult def = vmrun({"--rootfs", image});
+  EXPECT_EQ(def.exit_code, 0) << describe(def);
+  EXPECT_EQ(def.out, "default-cmd\n") << describe(def);
+  RunResult r = vmrun({"--rootfs", image, "--",
+                       "/app/hello.sh; test -e /etc/gone || echo whiteout-applied; ls /data"});
+  unsetenv("VMRUN_CACHE_DIR");
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+  // WorkingDir, User (meter, group lab from the image's files), Env, the
+  // Entrypoint kept (sh -c) with -- COMMAND in place of Cmd.
+  EXPECT_TRUE(contains(r.out, "hello from /app as 1000:1000, hi there\n")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "whiteout-applied\n")) << describe(r);
+  EXPECT_TRUE(contains(r.out, "new.txt\n")) << describe(r);
+  EXPECT_FALSE(contains(r.out, "keep")) << "the opaque directory hides the lower layer\n" << describe(r);
+}
+
 // The seed's measurement service, end to end: pyvisa in the job's userland
 // reads a LAN instrument; the readings come back in the job image.
 class RootfsMeasurementTest : public RootfsTest {
